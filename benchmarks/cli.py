@@ -1,0 +1,54 @@
+"""The `isp` console script: one argparse tree whose subcommands each package contributes.
+
+Arrows point down (benchmarks -> tflite_export -> isp -> data), so the composer lives here, at
+the top. Each package's `cli.add_commands(subparsers)` registers its subcommands with
+`set_defaults(func=handler)`; a handler takes the parsed args and returns an exit status.
+"""
+import argparse
+import importlib
+import os
+import sys
+
+PACKAGE_CLIS = ("data.cli", "isp.cli", "tflite_export.cli", "benchmarks.commands")
+USER_ERRORS = ("data.errors:DataError", "isp.errors:ISPError",
+               "tflite_export.errors:ExportError", "benchmarks.errors:BenchError")
+
+
+def build_parser():
+    """The full `isp` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="isp",
+        description="Mobile learned-ISP toolkit: data, training, TFLite export, GPU-delegate check, "
+                    "latency benchmarks. Every subcommand has its own --help.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in PACKAGE_CLIS:
+        importlib.import_module(module).add_commands(subparsers)
+    return parser
+
+
+def user_error_types():
+    """Tuple of the exception classes that mean 'the user gave bad input'."""
+    types = []
+    for spec in USER_ERRORS:
+        module, name = spec.split(":")
+        types.append(getattr(importlib.import_module(module), name))
+    return tuple(types)
+
+
+def main(argv=None):
+    """Entry point: parse, run the handler, print user errors on one line and exit 2."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        status = args.func(args)
+    except user_error_types() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

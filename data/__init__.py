@@ -1,0 +1,1 @@
+"""Data layer: sensor profiles and Bayer packing, dataset readers, checks, tf.data, RAW synthesis."""

@@ -1,0 +1,39 @@
+"""Atomic file writes: write to a temporary file in the same folder, then rename over the target."""
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=None):
+    """Yield a temporary path beside `path`; on success rename it to `path`, on error delete it.
+
+    `suffix` defaults to the target's extension so that writers that infer the format from the
+    file name (OpenCV, matplotlib) still work.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if suffix is None:
+        suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def write_bytes(path, payload):
+    """Atomically write `payload` (bytes) to `path`."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+
+
+def write_text(path, text):
+    """Atomically write `text` (str, UTF-8) to `path`."""
+    write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,81 @@
+"""tf.data input pipeline: parallel decode, packing, normalisation, aligned crops, CFA-safe
+augmentation, seeded shuffle, batching and prefetch.
+
+Each epoch's order and augmentation are a pure function of (seed, epoch), so a resumed training
+run sees exactly the batches an uninterrupted run would.
+"""
+import logging
+
+import numpy as np
+import tensorflow as tf
+
+from data import augment, dataset, sensor
+from data.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def _loader(profile):
+    """numpy function (raw_path, rgb_path) -> (raw [h,w,4], rgb [2h,2w,3], ok) that skips bad pairs."""
+    def load(raw_path, rgb_path):
+        pair = dataset.Pair("", raw_path.decode(), rgb_path.decode())
+        try:
+            raw, rgb = dataset.load_pair(pair, profile)
+        except DataError as exc:
+            log.warning("skipping bad pair: %s", exc)
+            return np.zeros((2, 2, 4), np.float32), np.zeros((4, 4, 3), np.float32), False
+        return raw, rgb, True
+    return load
+
+
+def decode_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, parallel=tf.data.AUTOTUNE):
+    """Dataset of (raw [h, w, 4], rgb [2h, 2w, 3]) float32 in [0, 1], bad pairs skipped with a warning."""
+    if not pairs:
+        raise DataError("no image pairs to read; check the dataset folder with `isp data check`")
+    paths = tf.data.Dataset.from_tensor_slices(([p.raw_path for p in pairs], [p.rgb_path for p in pairs]))
+    load = _loader(profile)
+
+    def decode(raw_path, rgb_path):
+        raw, rgb, ok = tf.numpy_function(load, [raw_path, rgb_path], [tf.float32, tf.float32, tf.bool])
+        raw.set_shape([None, None, 4])
+        rgb.set_shape([None, None, 3])
+        ok.set_shape([])
+        return raw, rgb, ok
+
+    decoded = paths.map(decode, num_parallel_calls=parallel, deterministic=True)
+    return decoded.filter(lambda raw, rgb, ok: ok).map(lambda raw, rgb, ok: (raw, rgb))
+
+
+def training_dataset(pairs, batch_size, epoch, seed=0, crop=None, augment_geometry=True,
+                     profile=sensor.CHALLENGE_PROFILE, decoded=None):
+    """One epoch of shuffled, augmented batches: raw [B, crop, crop, 4], rgb [B, 2crop, 2crop, 3].
+
+    `crop` is the packed patch size (None keeps whole images, which must then share one size).
+    The epoch's order and augmentation draw only from (seed, epoch). `decoded` is an optional
+    `decode_pairs(pairs, profile).cache()` built once and reused across epochs, so that files
+    are read only in the first epoch.
+    """
+    epoch_seed = seed * 100003 + epoch
+    if decoded is None:
+        order = np.random.default_rng([seed, epoch]).permutation(len(pairs))
+        data = decode_pairs([pairs[i] for i in order], profile)
+    else:
+        data = decoded.shuffle(len(pairs), seed=epoch_seed, reshuffle_each_iteration=False)
+    data = data.enumerate()
+
+    def transform(index, example):
+        raw, rgb = example
+        element_seed = tf.stack([tf.constant(epoch_seed, tf.int64), index])
+        if crop is not None:
+            raw, rgb = augment.random_crop(raw, rgb, crop, element_seed)
+        if augment_geometry:
+            raw, rgb = augment.random_flip_rotate(raw, rgb, element_seed + [0, 7919])
+        return raw, rgb
+
+    data = data.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return data.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(pairs, profile=sensor.CHALLENGE_PROFILE):
+    """Whole validation images one at a time: raw [1, h, w, 4], rgb [1, 2h, 2w, 3], in index order."""
+    return decode_pairs(pairs, profile).batch(1).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,1 @@
+"""Learned ISP: models, losses, metrics, training, QAT, full-resolution inference."""

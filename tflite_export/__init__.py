@@ -1,0 +1,1 @@
+"""TFLite export: converter recipes, LiteRT runtime, static GPU-delegate checker, fidelity check."""
