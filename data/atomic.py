@@ -1,6 +1,7 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename over the target."""
 import contextlib
 import os
+import pathlib
 import tempfile
 
 
@@ -8,14 +9,14 @@ import tempfile
 def atomic_path(path, suffix=None):
     """Yield a temporary path beside `path`; on success rename it to `path`, on error delete it.
 
-    `suffix` defaults to the target's extension so that writers that infer the format from the
+    `suffix` defaults to the target's extensions (".weights.h5") so that writers that infer the format from the
     file name (OpenCV, matplotlib) still work.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     if suffix is None:
-        suffix = os.path.splitext(path)[1]
+        suffix = "".join(pathlib.Path(path).suffixes)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     os.close(fd)
     try:

@@ -42,8 +42,14 @@ def decode_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, parallel=tf.data.AUTOT
         ok.set_shape([])
         return raw, rgb, ok
 
+    def is_ok(raw, rgb, ok):
+        return ok
+
+    def drop_flag(raw, rgb, ok):
+        return raw, rgb
+
     decoded = paths.map(decode, num_parallel_calls=parallel, deterministic=True)
-    return decoded.filter(lambda raw, rgb, ok: ok).map(lambda raw, rgb, ok: (raw, rgb))
+    return decoded.filter(is_ok).map(drop_flag)
 
 
 def training_dataset(pairs, batch_size, epoch, seed=0, crop=None, augment_geometry=True,

@@ -1,0 +1,23 @@
+"""Image quality metrics computed the standard way: on uint8-range images (data range 255)."""
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from data.image_io import to_uint8
+
+
+def psnr(pred, target):
+    """PSNR in dB of RGB images [H, W, 3] float in [0, 1] after rounding both to uint8 (range 255)."""
+    diff = to_uint8(pred).astype(np.float64) - to_uint8(target).astype(np.float64)
+    mse = np.mean(diff ** 2)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
+
+
+def ssim(pred, target):
+    """SSIM of RGB images [H, W, 3] float in [0, 1], uint8 range, Gaussian 11x11 window, sigma 1.5."""
+    return float(structural_similarity(to_uint8(pred), to_uint8(target), channel_axis=-1, data_range=255,
+                                       gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+
+
+def psnr_ssim(pred, target):
+    """(PSNR dB, SSIM) of one RGB pair [H, W, 3] float in [0, 1]."""
+    return psnr(pred, target), ssim(pred, target)

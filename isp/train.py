@@ -1,0 +1,280 @@
+"""Training loop: fit a registered model on RAW/RGB pairs, with per-epoch validation, best/last
+checkpoints, exact resume, a NaN guard, optional QAT fine-tuning and tf.distribute strategies.
+
+Run folder layout (runs/<name>/):
+    config.yaml                   the resolved TrainConfig
+    history.json                  per-epoch loss / val PSNR / val SSIM of each stage
+    checkpoints/float/            last checkpoint of the float stage (model, optimizer, epoch)
+    checkpoints/best.weights.h5   float weights with the best val PSNR
+    checkpoints/qat/              last checkpoint of the QAT stage
+    checkpoints/qat.weights.h5    QAT weights with the best val PSNR
+    logs/                         TensorBoard
+"""
+import contextlib
+import json
+import math
+import os
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from data import dataset, pipeline, sensor
+from data.atomic import atomic_path, write_text
+from isp import config as config_mod
+from isp import losses, metrics, qat
+from isp.errors import ISPError
+from isp.models import build
+
+STAGES = ("float", "qat")
+BEST_WEIGHTS = {"float": "best.weights.h5", "qat": "qat.weights.h5"}
+
+
+def profile_of(config):
+    """SensorProfile described by a TrainConfig's cfa/channel_order/black_level/white_level."""
+    black = tuple(float(v) for v in str(config.black_level).split(","))
+    return sensor.SensorProfile(cfa=config.cfa, channel_order=tuple(config.channel_order.split(",")),
+                                black_level=black, white_level=config.white_level)
+
+
+def dataset_root(config):
+    """The dataset folder: `config.data`, or the built-in default data (synthesised once)."""
+    if config.data:
+        return config.data
+    from data.default_data import ensure_default_data
+    return str(ensure_default_data())
+
+
+def make_strategy(name):
+    """tf.distribute strategy by name; multiworker reads the cluster from TF_CONFIG."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise ISPError("--strategy multiworker needs the TF_CONFIG environment variable "
+                           "(see 'Scaling out' in the README)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    """True on the one worker that writes checkpoints and reports (always true outside multiworker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                             and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def lr_schedule(base_lr, steps_per_epoch, epochs, warmup_epochs, min_lr_ratio):
+    """Linear warm-up from base_lr/10 to base_lr, then cosine decay to base_lr * min_lr_ratio."""
+    total = max(1, steps_per_epoch * epochs)
+    warmup = min(int(warmup_epochs * steps_per_epoch), total - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=base_lr / 10.0, decay_steps=total - warmup, alpha=min_lr_ratio,
+        warmup_target=base_lr, warmup_steps=warmup)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Turn SIGTERM into KeyboardInterrupt (like SIGINT) for the duration of training."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Trainer:
+    """Trains one run folder; `run()` does the float stage then the QAT stage, both resumable."""
+
+    def __init__(self, config, run_dir, progress=True):
+        self.config = config
+        self.run_dir = run_dir
+        self.progress = progress
+        self.profile = profile_of(config)
+        self.strategy = make_strategy(config.strategy)
+        self.chief = is_chief(self.strategy)
+        splits = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed)
+        self.train_pairs = splits.get("train", [])
+        self.val_pairs = splits.get("val", [])[:config.val_images or None]
+        if not self.train_pairs:
+            raise ISPError(f"{dataset_root(config)}: no training pairs found; check it with `isp data check`")
+        self.decoded = pipeline.decode_pairs(self.train_pairs, self.profile).cache() if config.cache else None
+        self.steps = config.steps_per_epoch or len(self.train_pairs) // config.batch_size
+        if self.steps < 1:
+            raise ISPError(f"{len(self.train_pairs)} training pairs cannot fill one batch of "
+                           f"{config.batch_size}; lower --batch-size")
+        self.history = self._load_history()
+
+    # ---- files -----------------------------------------------------------------------------
+    def path(self, *parts):
+        return os.path.join(self.run_dir, *parts)
+
+    def _load_history(self):
+        path = self.path("history.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                return json.load(f)
+        return {stage: [] for stage in STAGES}
+
+    def _save_history(self):
+        if self.chief:
+            write_text(self.path("history.json"), json.dumps(self.history, indent=2))
+
+    def _checkpoint_dir(self, stage):
+        if self.chief:
+            return self.path("checkpoints", stage)
+        return os.path.join(self.path("checkpoints"), f".worker-{self.strategy.cluster_resolver.task_id}", stage)
+
+    def _save_best(self, model, stage):
+        if self.chief:
+            with atomic_path(self.path("checkpoints", BEST_WEIGHTS[stage])) as tmp:
+                model.save_weights(tmp)
+
+    # ---- stages ----------------------------------------------------------------------------
+    def run(self):
+        """Train the float model, then QAT fine-tune it; returns a summary dict."""
+        keras.utils.set_random_seed(self.config.seed)
+        tf.config.experimental.enable_op_determinism()
+        if self.config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            with self.strategy.scope():
+                model = build(self.config.model, (None, None, 4))
+            best_float = self._fit("float", model, self.config.epochs, self.config.lr)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        summary = {"run_dir": self.run_dir, "best_val_psnr": best_float, "qat_best_val_psnr": None}
+        if self.config.qat_epochs:
+            with self.strategy.scope():
+                float_model = build(self.config.model, (None, None, 4))
+                float_model.load_weights(self.path("checkpoints", BEST_WEIGHTS["float"]))
+                qat_model = qat.quantize_aware(float_model)
+            summary["qat_best_val_psnr"] = self._fit("qat", qat_model, self.config.qat_epochs, self.config.qat_lr)
+        return summary
+
+    def _fit(self, stage, model, epochs, base_lr):
+        """Train `model` for `epochs` (resuming from the stage's last checkpoint); best val PSNR."""
+        cfg = self.config
+        with self.strategy.scope():
+            optimizer = keras.optimizers.Adam(lr_schedule(base_lr, self.steps, epochs, cfg.warmup_epochs,
+                                                          cfg.min_lr_ratio))
+            if cfg.mixed_precision and stage == "float":
+                optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+            optimizer.build(model.trainable_variables)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+        best_var = tf.Variable(-math.inf, dtype=tf.float64, trainable=False)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var, best_psnr=best_var)
+        manager = tf.train.CheckpointManager(checkpoint, self._checkpoint_dir(stage), max_to_keep=1)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            print(f"[{stage}] resumed from {manager.latest_checkpoint} at epoch {int(epoch_var)}")
+        self.history[stage] = self.history.get(stage, [])[:int(epoch_var)]
+        step_fn = self._make_step(model, optimizer, cfg.mixed_precision and stage == "float")
+        predict = tf.function(lambda raw: model(raw, training=False), reduce_retracing=True)
+        writer = tf.summary.create_file_writer(self.path("logs", stage)) if self.chief else None
+        for epoch in range(int(epoch_var), epochs):
+            started = time.time()
+            train_loss = self._train_epoch(stage, step_fn, epoch, epochs)
+            val_psnr, val_ssim = self._validate(predict)
+            row = {"epoch": epoch + 1, "loss": train_loss, "val_psnr": val_psnr, "val_ssim": val_ssim,
+                   "seconds": round(time.time() - started, 2)}
+            if writer:
+                with writer.as_default(step=epoch + 1):
+                    for key in ("loss", "val_psnr", "val_ssim"):
+                        tf.summary.scalar(key, row[key])
+            if val_psnr > float(best_var) or not os.path.isfile(self.path("checkpoints", BEST_WEIGHTS[stage])):
+                best_var.assign(val_psnr)
+                self._save_best(model, stage)
+            epoch_var.assign(epoch + 1)
+            manager.save()
+            self.history[stage].append(row)
+            self._save_history()
+            print(f"[{stage}] epoch {epoch + 1}/{epochs} loss {train_loss:.4f} "
+                  f"val PSNR {val_psnr:.2f} dB SSIM {val_ssim:.4f} ({row['seconds']:.0f} s)")
+        return float(best_var)
+
+    def _make_step(self, model, optimizer, scaled):
+        """Distributed train step: global batch (raw, rgb) -> mean loss over the global batch."""
+        loss_fn = losses.build_loss(self.config)
+        global_batch = self.config.batch_size
+
+        def replica_step(raw, rgb):
+            with tf.GradientTape() as tape:
+                per_example, _ = loss_fn(model(raw, training=True), rgb)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+                objective = optimizer.get_scaled_loss(loss) if scaled else loss
+            grads = tape.gradient(objective, model.trainable_variables)
+            if scaled:
+                grads = optimizer.get_unscaled_gradients(grads)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        @tf.function
+        def step(raw, rgb):
+            per_replica = self.strategy.run(replica_step, args=(raw, rgb))
+            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return step
+
+    def _train_epoch(self, stage, step_fn, epoch, epochs):
+        """One epoch of steps with a progress bar; raises ISPError on a non-finite loss."""
+        cfg = self.config
+        data = pipeline.training_dataset(self.train_pairs, cfg.batch_size, epoch, cfg.seed, cfg.crop,
+                                         cfg.augment, self.profile, self.decoded)
+        data = data.repeat().take(self.steps)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        data = self.strategy.experimental_distribute_dataset(data.with_options(options))
+        bar = keras.utils.Progbar(self.steps, verbose=1 if self.progress else 0, unit_name="step")
+        total = 0.0
+        for step, (raw, rgb) in enumerate(data):
+            loss = float(step_fn(raw, rgb))
+            if not math.isfinite(loss):
+                raise ISPError(f"training diverged: loss is {loss} at {stage} epoch {epoch + 1} step {step + 1}; "
+                               f"the last good checkpoint is kept in {self._checkpoint_dir(stage)}; "
+                               "lower --lr or check the data with `isp data check`")
+            total += loss
+            bar.update(step + 1, [("loss", loss)])
+        return total / self.steps
+
+    def _validate(self, predict):
+        """Mean (PSNR dB, SSIM) of `predict` over the val pairs (whole images, uint8 range)."""
+        scores = [metrics.psnr_ssim(predict(raw).numpy()[0], rgb.numpy()[0])
+                  for raw, rgb in pipeline.eval_dataset(self.val_pairs, self.profile)]
+        if not scores:
+            return float("nan"), float("nan")
+        return tuple(float(np.mean(v)) for v in zip(*scores))
+
+
+def new_run_dir(config):
+    """Create runs/<name>/ for a new run (ISPError if it already holds a run)."""
+    name = config.name or f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = os.path.join(config.runs_dir, name)
+    if os.path.exists(os.path.join(run_dir, "config.yaml")):
+        raise ISPError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --name")
+    os.makedirs(run_dir, exist_ok=True)
+    return run_dir
+
+
+def train(config, progress=True):
+    """Start a new run from a TrainConfig; returns the summary dict of Trainer.run()."""
+    run_dir = new_run_dir(config)
+    config_mod.save(config, os.path.join(run_dir, "config.yaml"))
+    with sigterm_as_interrupt():
+        return Trainer(config, run_dir, progress).run()
+
+
+def resume(run_dir, overrides=None, progress=True):
+    """Continue the run in `run_dir` from its last checkpoints (overrides e.g. {"epochs": 20})."""
+    config_path = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(config_path):
+        raise ISPError(f"{run_dir}: not a run folder (no config.yaml); pass the folder that train created")
+    config = config_mod.resolve(overrides, config_file=config_path)
+    config_mod.save(config, config_path)
+    with sigterm_as_interrupt():
+        return Trainer(config, run_dir, progress).run()
