@@ -1,0 +1,268 @@
+"""Unprocessing, synthetic dataset writing and the built-in default dataset."""
+import argparse
+import logging
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+import data.default_data as default_data
+import data.synth as synth
+from data import unprocess
+from data.errors import DataError
+from data.image_io import read_raw_png, read_rgb
+from data.sensor import CFA_PATTERNS, SensorProfile, pack
+
+
+def smoothstep(x):
+    """The forward tone map that inverse_smoothstep undoes."""
+    return 3.0 * x ** 2 - 2.0 * x ** 3
+
+
+def photo(seed, h, w):
+    """A smooth random colour image, uint8 [h, w, 3]."""
+    small = np.random.default_rng(seed).uniform(0, 255, (h // 8 + 1, w // 8 + 1, 3)).astype(np.float32)
+    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), 0, 255).astype(np.uint8)
+
+
+def folder_bytes(root):
+    """{relative path: bytes} of every file under root."""
+    return {os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f), "rb").read()
+            for d, _, files in os.walk(root) for f in files}
+
+
+# --- unprocessing -------------------------------------------------------------------------------
+
+def test_inverse_smoothstep_inverts_smoothstep():
+    x = np.linspace(0.0, 1.0, 101, dtype=np.float32)
+    np.testing.assert_allclose(unprocess.inverse_smoothstep(smoothstep(x)), x, atol=1e-5)
+
+
+def test_gamma_expansion_inverts_gamma():
+    x = np.linspace(0.01, 1.0, 50, dtype=np.float32)
+    np.testing.assert_allclose(unprocess.gamma_expansion(x ** (1 / 2.2)), x, rtol=1e-4)
+
+
+def test_random_ccm_rows_sum_to_one_and_invertible():
+    ccm = unprocess.random_ccm(np.random.default_rng(3))
+    assert ccm.shape == (3, 3)
+    np.testing.assert_allclose(ccm.sum(axis=1), 1.0, atol=1e-5)
+    assert abs(np.linalg.det(ccm)) > 1e-3
+
+
+def test_random_gains_and_noise_levels_in_documented_ranges():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        _, red, blue = unprocess.random_gains(rng)
+        shot, read = unprocess.random_noise_levels(rng)
+        assert 1.9 <= red <= 2.4 and 1.5 <= blue <= 1.9
+        assert 1e-4 <= shot <= 0.012 and read > 0
+
+
+def test_inverse_gains_make_grey_green_and_spare_highlights():
+    grey = np.full((4, 4, 3), 0.3, np.float32)
+    out = unprocess.safe_invert_gains(grey, 1.25, 2.0, 1.7)
+    r, g, b = out[..., 0].mean(), out[..., 1].mean(), out[..., 2].mean()
+    assert g > r and g > b
+    white = np.ones((2, 2, 3), np.float32)
+    np.testing.assert_allclose(unprocess.safe_invert_gains(white, 1.25, 2.0, 1.7), white, atol=1e-6)
+
+
+@pytest.mark.parametrize("cfa", CFA_PATTERNS)
+def test_mosaic_follows_the_profile_cfa(cfa):
+    image = np.broadcast_to(np.array([0.1, 0.2, 0.3], np.float32), (4, 6, 3)).copy()
+    profile = SensorProfile(cfa=cfa)
+    packed = pack(unprocess.mosaic(image, profile), profile)  # channels [B, Gb, R, Gr]
+    np.testing.assert_allclose(packed[0, 0], [0.3, 0.2, 0.1, 0.2])
+
+
+def test_mosaic_refuses_odd_size():
+    with pytest.raises(DataError, match="even"):
+        unprocess.mosaic(np.zeros((3, 4, 3), np.float32), SensorProfile())
+
+
+def test_unprocess_to_raw_range_dtype_and_black_level():
+    rgb = photo(0, 32, 32).astype(np.float32) / 255
+    profile = SensorProfile(black_level=(64,), white_level=1023)
+    clean = unprocess.unprocess_to_raw(rgb, np.random.default_rng(1), profile, noise=False)
+    assert clean.dtype == np.uint16 and clean.shape == (32, 32)
+    assert clean.min() >= 64 and clean.max() <= 1023
+    noisy = unprocess.unprocess_to_raw(rgb, np.random.default_rng(1), profile)
+    assert noisy.max() <= 1023 and not np.array_equal(noisy, clean)
+    again = unprocess.unprocess_to_raw(rgb, np.random.default_rng(1), profile)
+    np.testing.assert_array_equal(noisy, again)
+
+
+def test_unprocess_to_raw_keeps_white_white():
+    white = np.ones((8, 8, 3), np.float32)
+    raw = unprocess.unprocess_to_raw(white, np.random.default_rng(0), SensorProfile(), noise=False)
+    assert raw.min() == 1020
+
+
+# --- synthesize_dataset -------------------------------------------------------------------------
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k, (h, w) in enumerate([(80, 96), (72, 100), (90, 70)]):
+        cv2.imwrite(str(folder / f"p{k}.png"), photo(k, h, w))
+    return folder
+
+
+def test_layout_pairs_and_values(photo_dir, tmp_path):
+    out = tmp_path / "out"
+    manifest = synth.synthesize_dataset(photo_dir, out, count=10, patch=64, seed=1, progress=False)
+    assert manifest["pairs"] == {"train": 9, "val": 1}
+    assert not set(manifest["sources"]["train"]) & set(manifest["sources"]["val"])
+    for split, n in manifest["pairs"].items():
+        for sub in ("mediatek_raw", "fujifilm"):
+            assert sorted(os.listdir(out / split / sub)) == sorted(f"{i}.png" for i in range(n))
+        for i in range(n):
+            raw = read_raw_png(out / split / "mediatek_raw" / f"{i}.png")
+            rgb = read_rgb(out / split / "fujifilm" / f"{i}.png")
+            assert raw.shape == (64, 64) and raw.max() <= 1020
+            assert rgb.shape == (64, 64, 3)
+    assert synth.read_manifest(out)["count"] == 10
+
+
+def test_same_seed_same_bytes_other_seed_differs(photo_dir, tmp_path):
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        synth.synthesize_dataset(photo_dir, tmp_path / name, count=4, patch=32, seed=seed, progress=False)
+    a, b, c = (folder_bytes(tmp_path / name) for name in "abc")
+    assert a == b
+    assert a.keys() == c.keys() and a["train/mediatek_raw/0.png"] != c["train/mediatek_raw/0.png"]
+
+
+def test_arrays_small_and_grey_photos(tmp_path, caplog):
+    photos = [photo(0, 40, 40).astype(np.float32) / 255, photo(1, 20, 60), np.zeros((50, 50), np.uint8)]
+    with caplog.at_level(logging.WARNING):
+        manifest = synth.synthesize_dataset(photos, tmp_path, count=3, patch=32,
+                                            splits={"train": 1.0}, progress=False)
+    assert manifest["sources"] == {"train": ["photo-0"]}
+    assert "photo-1" in caplog.text and "photo-2" in caplog.text
+
+
+def test_jpeg_sources_are_halved(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "big.jpg"), photo(0, 80, 80))
+    cv2.imwrite(str(folder / "small.jpg"), photo(1, 60, 60))
+    manifest = synth.synthesize_dataset(folder, tmp_path / "out", count=2, patch=40,
+                                        splits={"train": 1.0}, progress=False)
+    assert manifest["sources"] == {"train": [str(folder / "big.jpg")]}
+
+
+def test_corrupt_photo_names_the_file(photo_dir, tmp_path):
+    (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with pytest.raises(DataError, match="broken.jpg"):
+        synth.synthesize_dataset(photo_dir, tmp_path / "out", count=4, patch=32, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_few_photos_for_the_splits(tmp_path):
+    with pytest.raises(DataError, match="1 usable photos.*val-fraction"):
+        synth.synthesize_dataset([photo(0, 40, 40)], tmp_path, count=4, patch=32, progress=False)
+
+
+def test_refuses_a_non_empty_output_folder(photo_dir, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("x")
+    with pytest.raises(DataError, match="not empty"):
+        synth.synthesize_dataset(photo_dir, tmp_path / "out", count=2, patch=32, progress=False)
+
+
+def test_cli_synth(photo_dir, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    synth.add_command(parser.add_subparsers())
+    out = tmp_path / "cli"
+    args = parser.parse_args(["synth", "--photos", str(photo_dir), "--out", str(out), "--count", "3",
+                              "--patch", "32", "--val-fraction", "0", "--black-level", "64",
+                              "--white-level", "4095"])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.startswith("wrote 3 train pairs")
+    assert synth.read_manifest(out)["profile"]["white_level"] == 4095
+    assert read_raw_png(out / "train" / "mediatek_raw" / "0.png").max() > 1020
+    assert sorted(os.listdir(out / "train" / "fujifilm")) == ["0.png", "1.png", "2.png"]
+    assert not (out / "val").exists()
+
+
+# --- default dataset ----------------------------------------------------------------------------
+
+SMALL = {"count": 6, "patch": 64, "progress": False}
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ISP_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_default_data_builds_once(cache):
+    root = default_data.ensure_default_data(**SMALL)
+    assert root == cache / "default-v1"
+    assert len(os.listdir(root / "train" / "mediatek_raw")) + len(os.listdir(root / "val" / "fujifilm")) == 6
+    stamp = os.stat(root / "synth.json").st_mtime_ns
+    assert default_data.ensure_default_data(**SMALL) == root
+    assert os.stat(root / "synth.json").st_mtime_ns == stamp
+    assert os.listdir(cache) == ["default-v1"]
+
+
+def test_default_data_force_rebuilds(cache):
+    root = default_data.ensure_default_data(**SMALL)
+    (root / "stale.txt").write_text("left over")
+    assert default_data.ensure_default_data(force=True, **SMALL) == root
+    assert not (root / "stale.txt").exists() and synth.read_manifest(root)["count"] == 6
+    assert os.listdir(cache) == ["default-v1"]
+
+
+def test_default_data_rebuilds_on_other_parameters(cache):
+    default_data.ensure_default_data(**SMALL)
+    root = default_data.ensure_default_data(**{**SMALL, "count": 4})
+    assert synth.read_manifest(root)["count"] == 4
+    assert len(os.listdir(root / "train" / "fujifilm")) + len(os.listdir(root / "val" / "fujifilm")) == 4
+    assert os.listdir(cache) == ["default-v1"]
+
+
+def test_interrupted_build_leaves_nothing(cache, monkeypatch):
+    calls = []
+    real_write = synth.write_png
+
+    def failing_write(path, image):
+        calls.append(path)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        real_write(path, image)
+
+    monkeypatch.setattr(synth, "write_png", failing_write)
+    with pytest.raises(KeyboardInterrupt):
+        default_data.ensure_default_data(**SMALL)
+    assert os.listdir(cache) == []
+
+
+def test_losing_a_race_uses_the_winners_folder(cache, monkeypatch):
+    real_synthesize = default_data.synthesize_dataset
+    winner = []
+
+    def synthesize_then_lose(*args, **kwargs):
+        manifest = real_synthesize(*args, **kwargs)
+        if not winner:  # another process publishes its copy while we are still building
+            winner.append(None)
+            winner[0] = default_data.ensure_default_data(**SMALL)
+        return manifest
+
+    monkeypatch.setattr(default_data, "synthesize_dataset", synthesize_then_lose)
+    root = default_data.ensure_default_data(**SMALL)
+    assert root == winner[0] and synth.read_manifest(root)["count"] == 6
+    assert os.listdir(cache) == ["default-v1"]
+
+
+def test_cli_prepare_default(cache, monkeypatch, capsys):
+    real_ensure = default_data.ensure_default_data
+    monkeypatch.setattr(default_data, "ensure_default_data", lambda force: real_ensure(force=force, **SMALL))
+    parser = argparse.ArgumentParser()
+    default_data.add_command(parser.add_subparsers())
+    args = parser.parse_args(["prepare-default"])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.strip() == str(cache / "default-v1")
