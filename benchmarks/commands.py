@@ -1,4 +1,5 @@
-"""`isp` subcommands that sit at the top of the stack: train (the main job)."""
+"""`isp` subcommands that sit at the top of the stack: train (the main job), bench."""
+from benchmarks import bench_cli
 from isp import cli as isp_cli
 from isp import config as config_mod
 
@@ -22,3 +23,4 @@ def add_commands(subparsers):
                     "then fine-tune a quantization-aware copy. Interrupt with Ctrl-C and continue with --resume.")
     isp_cli.add_train_arguments(trainer)
     trainer.set_defaults(func=run_train)
+    bench_cli.add_command(subparsers)

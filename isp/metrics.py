@@ -5,11 +5,17 @@ from skimage.metrics import structural_similarity
 from data.image_io import to_uint8
 
 
+PSNR_CAP_DB = 100.0
+
+
 def psnr(pred, target):
-    """PSNR in dB of RGB images [H, W, 3] float in [0, 1] after rounding both to uint8 (range 255)."""
+    """PSNR in dB of RGB images [H, W, 3] float in [0, 1] after rounding both to uint8 (range 255).
+
+    Identical images give PSNR_CAP_DB instead of infinity, so means and JSON stay finite.
+    """
     diff = to_uint8(pred).astype(np.float64) - to_uint8(target).astype(np.float64)
     mse = np.mean(diff ** 2)
-    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
+    return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, float(10.0 * np.log10(255.0 ** 2 / mse)))
 
 
 def ssim(pred, target):

@@ -1,7 +1,48 @@
-"""`isp` subcommands of the exporter: check-gpu."""
-from tflite_export import gpu_check
+"""`isp` subcommands of the exporter: export, check-gpu."""
+from tflite_export import convert, export, gpu_check
+
+
+def parse_shape(text):
+    """'544,960' -> (544, 960): the packed input height and width."""
+    try:
+        h, w = (int(v) for v in text.split(","))
+    except ValueError:
+        raise export.ExportError(f"shape must be H,W (packed input size, e.g. 544,960), got {text!r}") from None
+    return h, w
+
+
+def run_export(args):
+    """Handler of `isp export`."""
+    out_dir = args.out or f"{export.find_run(args.source)}/tflite/{args.quant}"
+    report = export.export(args.source, args.quant, out_dir, io_type=args.io, fixed_shape=parse_shape(args.shape),
+                           rep_count=args.rep_count, val_images=args.val_images,
+                           check_fidelity=not args.no_fidelity)
+    print(export.format_report(report))
+    print(f"wrote {out_dir}/model.tflite, model_none.tflite, export.json")
+    return 0
 
 
 def add_commands(subparsers):
     """Register the exporter's subcommands."""
+    parser = subparsers.add_parser(
+        "export", help="export a trained run to the TFLite challenge pair",
+        description="Convert a trained run to model.tflite (fixed [1,544,960,4] -> [1,1088,1920,3]) and "
+                    "model_none.tflite ([1,None,None,4] -> [1,None,None,3]) with one quantization recipe, "
+                    "check GPU-delegate compatibility and fidelity on the validation split, write export.json.")
+    parser.add_argument("source", help="run folder (runs/<name>) or a checkpoint file inside it")
+    parser.add_argument("--quant", choices=convert.RECIPES, default="fp16",
+                        help="fp32; fp16 (float16 weights, GPU default); int8 (post-training, calibrated on "
+                             "real training inputs); qat (int8 from the QAT model; needs --qat-epochs in "
+                             "training). Default %(default)s")
+    parser.add_argument("--io", choices=convert.IO_TYPES, default="float",
+                        help="input/output type; uint8 only with int8/qat (default %(default)s)")
+    parser.add_argument("--out", help="output folder (default: <run>/tflite/<quant>)")
+    parser.add_argument("--shape", default="544,960",
+                        help="packed input H,W of the fixed model.tflite (default %(default)s = Full HD output)")
+    parser.add_argument("--rep-count", type=int, default=100,
+                        help="representative inputs for int8 calibration (default %(default)s)")
+    parser.add_argument("--val-images", type=int, default=0,
+                        help="fidelity check on at most this many val images (0: all)")
+    parser.add_argument("--no-fidelity", action="store_true", help="skip the fidelity check")
+    parser.set_defaults(func=run_export)
     gpu_check.add_command(subparsers)

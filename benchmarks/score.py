@@ -1,0 +1,41 @@
+"""Latency budget verdict and the challenge score.
+
+The organisers' budget for a Full HD frame on the phone GPU is "less than 20-50 ms"
+(REFERENCE.md section 2). The challenge score has the form 2^(2*PSNR) / (C * runtime); the
+constant C was never published, so it is a parameter here (default 1) and scores are only
+comparable with each other when computed with the same C.
+"""
+from benchmarks.errors import BenchError
+
+DEFAULT_BUDGET_MS = (20.0, 50.0)
+
+
+def budget_verdict(latency_ms, lo_ms=DEFAULT_BUDGET_MS[0], hi_ms=DEFAULT_BUDGET_MS[1]):
+    """Verdict for one latency (ms): "within LO ms", "within LO–HI ms budget" or "over budget"."""
+    if not 0 < lo_ms <= hi_ms:
+        raise ValueError(f"budget bounds must satisfy 0 < lo <= hi, got {lo_ms}, {hi_ms}")
+    if latency_ms <= lo_ms:
+        return f"within {lo_ms:g} ms"
+    if latency_ms <= hi_ms:
+        return f"within {lo_ms:g}–{hi_ms:g} ms budget"
+    return "over budget"
+
+
+def parse_budget(text):
+    """`"20,50"` -> (20.0, 50.0); a malformed value raises BenchError naming the flag."""
+    parts = text.split(",")
+    try:
+        lo_ms, hi_ms = (float(part) for part in parts)
+    except ValueError:
+        raise BenchError(f"--budget-ms {text!r}: expected two numbers LO,HI in ms, "
+                         "e.g. --budget-ms 20,50") from None
+    if not 0 < lo_ms <= hi_ms:
+        raise BenchError(f"--budget-ms {text!r}: need 0 < LO <= HI, e.g. --budget-ms 20,50")
+    return lo_ms, hi_ms
+
+
+def challenge_score(psnr_db, runtime_s, c=1.0):
+    """Challenge score 2^(2 * psnr_db) / (c * runtime_s); `c` is the unpublished constant."""
+    if runtime_s <= 0 or c <= 0:
+        raise ValueError(f"runtime_s and c must be positive, got {runtime_s}, {c}")
+    return 2.0 ** (2.0 * psnr_db) / (c * runtime_s)

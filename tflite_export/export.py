@@ -1,0 +1,116 @@
+"""`isp export`: a trained run -> the challenge pair (model.tflite fixed Full HD, model_none.tflite
+dynamic) for one quantization recipe, plus export.json (recipe, shapes, ops, sizes, timings,
+GPU-delegate verdict, fidelity numbers). Every file is written atomically.
+"""
+import json
+import os
+import time
+
+import numpy as np
+
+from data import dataset, pipeline
+from data.atomic import write_bytes, write_text
+from isp import config as config_mod
+from isp import qat
+from isp.models import build
+from isp.train import BEST_WEIGHTS, dataset_root, profile_of
+from tflite_export import convert, fidelity, gpu_check
+from tflite_export.errors import ExportError
+from tflite_export.runtime import TFLiteModel
+
+CHALLENGE_SHAPE = (544, 960)
+
+
+def find_run(source):
+    """Run folder of `source`: the run folder itself or a file inside its checkpoints/ folder."""
+    source = os.path.abspath(source)
+    for candidate in (source, os.path.dirname(os.path.dirname(source))):
+        if os.path.isfile(os.path.join(candidate, "config.yaml")):
+            return candidate
+    raise ExportError(f"{source}: not a run folder or a checkpoint inside one (no config.yaml found); "
+                      "pass runs/<name> as written by `isp train`")
+
+
+def load_model(run_dir, recipe, input_shape=(None, None, 4)):
+    """Keras model of a run for `recipe`: the QAT model for "qat", else the best float model."""
+    config = config_mod.resolve({}, config_file=os.path.join(run_dir, "config.yaml"))
+    stage = "qat" if recipe == "qat" else "float"
+    weights = os.path.join(run_dir, "checkpoints", BEST_WEIGHTS[stage])
+    if not os.path.isfile(weights):
+        hint = "train with --qat-epochs N first" if stage == "qat" else "training has not finished an epoch"
+        raise ExportError(f"{weights}: checkpoint missing; {hint}")
+    model = build(config.model, input_shape)
+    if stage == "qat":
+        with qat.scope():
+            model = qat.quantize_aware(model)
+            model.load_weights(weights)
+    else:
+        model.load_weights(weights)
+    return model, config
+
+
+def representative_inputs(config, count, shape):
+    """`count` calibration inputs [1, h, w, 4] float32 in [0, 1] for `shape` = (h, w), built from
+    real training images: each is a grid of consecutive real patches (a UltraISP patch is only
+    128x128 packed, smaller than a Full HD input), cropped to `shape`."""
+    pairs = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed)["train"]
+    images = pipeline.decode_pairs(pairs, profile_of(config)).repeat().as_numpy_iterator()
+    first = next(images)[0]
+    ph, pw = min(first.shape[0], shape[0]), min(first.shape[1], shape[1])
+    rows, cols = -(-shape[0] // ph), -(-shape[1] // pw)
+    samples = []
+    for _ in range(count):
+        grid = [np.concatenate([next(images)[0][:ph, :pw] for _ in range(cols)], axis=1) for _ in range(rows)]
+        samples.append(np.concatenate(grid, axis=0)[None, :shape[0], :shape[1]])
+    return samples
+
+
+def export(source, recipe, out_dir, io_type="float", fixed_shape=CHALLENGE_SHAPE, rep_count=100,
+           val_images=0, check_fidelity=True, progress=True):
+    """Write model.tflite + model_none.tflite + export.json for one recipe; returns the report dict."""
+    if recipe not in convert.RECIPES:
+        raise ExportError(f"unknown recipe {recipe!r}; use one of {', '.join(convert.RECIPES)}")
+    run_dir = find_run(source)
+    model, config = load_model(run_dir, recipe)
+    rep = representative_inputs(config, rep_count, fixed_shape) if recipe == "int8" else None
+    report = {"run_dir": run_dir, "model": config.model, "recipe": recipe, "io_type": io_type, "files": {}}
+    for name, shape in (("model.tflite", (*fixed_shape, 4)), ("model_none.tflite", (None, None, 4))):
+        started = time.time()
+        flatbuffer = convert.convert(model, recipe, shape, rep, io_type)
+        path = os.path.join(out_dir, name)
+        write_bytes(path, flatbuffer)
+        gpu = gpu_check.check(path, allow_dynamic=shape[0] is None)
+        report["files"][name] = {
+            "input_shape": [1, *shape], "output_shape": [1, *(None if s is None else 2 * s for s in shape[:2]), 3],
+            "bytes": len(flatbuffer), "convert_seconds": round(time.time() - started, 2),
+            "ops": sorted(convert.op_names(flatbuffer)), "gpu_delegate": gpu.summary}
+    if check_fidelity:
+        val = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed).get("val", [])
+        report["fidelity"] = fidelity.check_fidelity(
+            TFLiteModel(os.path.join(out_dir, "model_none.tflite")), model, val[:val_images or None],
+            profile_of(config), recipe, progress)
+    write_text(os.path.join(out_dir, "export.json"), json.dumps(report, indent=2, default=_plain))
+    return report
+
+
+def _plain(value):
+    """JSON fallback for numpy scalars."""
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+def format_report(report):
+    """A few human-readable lines summarising an export report."""
+    lines = [f"{report['model']} {report['recipe']} ({report['io_type']} I/O):"]
+    for name, info in report["files"].items():
+        lines.append(f"  {name:18s} {info['bytes'] / 1024:8.1f} KB  {info['convert_seconds']:6.1f} s  "
+                     f"GPU delegate: {info['gpu_delegate']}")
+    fid = report.get("fidelity")
+    if fid:
+        lines.append(f"  fidelity on {fid['images']} val images: TFLite {fid['tflite_psnr']:.2f} dB / "
+                     f"SSIM {fid['tflite_ssim']:.4f}, Keras {fid['keras_psnr']:.2f} dB, "
+                     f"delta {fid['psnr_delta_db']:+.3f} dB, vs Keras {fid['psnr_vs_keras']:.1f} dB")
+        if fid["fp16_overflow_risk"]:
+            lines.append(f"  warning: activations reach {fid['max_abs_activation']:.0f} > 65504: FP16 may overflow")
+        if fid.get("fp16_within_tolerance") is False:
+            lines.append("  warning: FP16 loses more than 0.05 dB against FP32")
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""Run an exported ISP .tflite file on the desktop with LiteRT (`ai_edge_litert`)."""
+import os
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from tflite_export.errors import ExportError
+
+
+class TFLiteModel:
+    """One-input, one-output ISP model: raw [1, h, w, 4] float32 in [0, 1] -> rgb [1, 2h, 2w, 3].
+
+    path_or_bytes: a .tflite path, or the file's bytes. num_threads: LiteRT CPU threads (None:
+    LiteRT's default). Quantized (int8/uint8) inputs and outputs are converted with the model's
+    own scale and zero point, so callers always see float32.
+    """
+
+    def __init__(self, path_or_bytes, num_threads=None):
+        if isinstance(path_or_bytes, (bytes, bytearray)):
+            self.name, content = "<in-memory .tflite>", bytes(path_or_bytes)
+        else:
+            self.name = os.fspath(path_or_bytes)
+            if not os.path.isfile(self.name):
+                raise ExportError(f"{self.name}: no such .tflite file; export the model first")
+            with open(self.name, "rb") as f:
+                content = f.read()
+        try:
+            self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ExportError(f"{self.name}: not a loadable .tflite file ({exc}); re-export it") from exc
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ExportError(f"{self.name}: has {len(inputs)} inputs and {len(outputs)} outputs; "
+                              "an ISP model has one input [1, h, w, 4] and one output")
+        self._input, self._output = inputs[0], outputs[0]
+
+    @property
+    def input_shape(self):
+        """Input shape signature as a tuple, None for a dynamic dim: (1, h, w, 4) or (1, None, None, 4)."""
+        return _signature(self._input)
+
+    @property
+    def output_shape(self):
+        """Output shape signature as a tuple, None for a dynamic dim."""
+        return _signature(self._output)
+
+    @property
+    def input_dtype(self):
+        return np.dtype(self._input["dtype"])
+
+    @property
+    def output_dtype(self):
+        return np.dtype(self._output["dtype"])
+
+    @property
+    def input_quantization(self):
+        """(scale, zero_point) of the input; (0.0, 0) when it is not quantized."""
+        return self._input["quantization"]
+
+    @property
+    def output_quantization(self):
+        """(scale, zero_point) of the output; (0.0, 0) when it is not quantized."""
+        return self._output["quantization"]
+
+    @property
+    def is_dynamic(self):
+        """True when the input or output shape signature has a dynamic (-1) dim."""
+        return None in self.input_shape or None in self.output_shape
+
+    def run(self, raw):
+        """raw [1, h, w, 4] float32 in [0, 1] -> rgb [1, 2h, 2w, 3] float32 (new array).
+
+        A dynamic model is resized (and its tensors re-allocated) only when h, w change; a fixed
+        model raises ExportError for any other shape.
+        """
+        raw = np.asarray(raw, dtype=np.float32)
+        self._ensure_shape(raw.shape)
+        model_input = _quantize(raw, self.input_dtype, self.input_quantization)
+        self.interpreter.set_tensor(self._input["index"], model_input)
+        self.interpreter.invoke()
+        out = self.interpreter.get_tensor(self._output["index"])
+        return _dequantize(out, self.output_quantization)
+
+    def _ensure_shape(self, shape):
+        expected = self.input_shape
+        fits = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, shape))
+        if not fits:
+            shown = ", ".join("?" if d is None else str(d) for d in expected)
+            raise ExportError(f"{self.name}: input of shape {list(shape)} does not fit the model's "
+                              f"input [{shown}]; crop or pad the RAW frame to fit")
+        if tuple(self._input["shape"]) != tuple(shape):
+            self.interpreter.resize_tensor_input(self._input["index"], list(shape), strict=True)
+            self.interpreter.allocate_tensors()
+            self._input = self.interpreter.get_input_details()[0]
+            self._output = self.interpreter.get_output_details()[0]
+
+
+def _signature(detail):
+    return tuple(None if d < 0 else int(d) for d in detail["shape_signature"])
+
+
+def _quantize(x, dtype, quantization):
+    """float32 -> the model's input dtype: round(x / scale) + zero_point, clipped to the dtype."""
+    scale, zero_point = quantization
+    if not np.issubdtype(dtype, np.integer):
+        return x.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def _dequantize(y, quantization):
+    """The model's output -> float32: (y - zero_point) * scale for an integer output."""
+    scale, zero_point = quantization
+    if not np.issubdtype(y.dtype, np.integer):
+        return y.astype(np.float32)
+    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
