@@ -27,20 +27,54 @@ def ssim_loss(pred, target):
     return 1.0 - tf.image.ssim(pred, target, max_val=1.0)
 
 
+def _gaussian_window(channels, size=SSIM_FILTER, sigma=1.5):
+    """Depthwise Gaussian kernel [size, size, channels, 1] summing to 1."""
+    x = tf.range(size, dtype=tf.float32) - (size - 1) / 2.0
+    g = tf.exp(-(x ** 2) / (2.0 * sigma ** 2))
+    g = g / tf.reduce_sum(g)
+    return tf.tile(tf.tensordot(g, g, axes=0)[:, :, None, None], [1, 1, channels, 1])
+
+
+def _ssim_and_cs(x, y, window, c1=0.01 ** 2, c2=0.03 ** 2):
+    """Mean SSIM and contrast-structure term per example, valid 11x11 Gaussian windows."""
+    def blur(t):
+        return tf.nn.depthwise_conv2d(t, window, [1, 1, 1, 1], "VALID")
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x ** 2
+    var_y = blur(y * y) - mu_y ** 2
+    cov = blur(x * y) - mu_x * mu_y
+    cs = (2.0 * cov + c2) / (var_x + var_y + c2)
+    luminance = (2.0 * mu_x * mu_y + c1) / (mu_x ** 2 + mu_y ** 2 + c1)
+    return tf.reduce_mean(luminance * cs, axis=[1, 2, 3]), tf.reduce_mean(cs, axis=[1, 2, 3])
+
+
 def ms_ssim_loss(pred, target):
-    """1 - MS-SSIM per example, with as many of the 5 standard scales as the patch size allows."""
+    """1 - MS-SSIM per example, with as many of the 5 standard scales as the patch size allows.
+
+    Written out instead of tf.image.ssim_multiscale, whose relu-then-power has an infinite
+    gradient (NaN after the chain rule) whenever a scale's contrast term reaches 0: here each
+    term is floored at a small positive value before the power.
+    """
     size = min(pred.shape[1] or 0, pred.shape[2] or 0)
     scales = max(1, min(len(MS_SSIM_POWERS), int(math.log2(max(size, 1) / SSIM_FILTER)) + 1))
-    powers = MS_SSIM_POWERS[:scales]
-    powers = [p / sum(powers) for p in powers]
-    return 1.0 - tf.image.ssim_multiscale(pred, target, max_val=1.0, power_factors=powers)
+    powers = [p / sum(MS_SSIM_POWERS[:scales]) for p in MS_SSIM_POWERS[:scales]]
+    window = _gaussian_window(pred.shape[-1])
+    result = 1.0
+    for k, power in enumerate(powers):
+        ssim, cs = _ssim_and_cs(pred, target, window)
+        term = ssim if k == scales - 1 else cs
+        result = result * tf.maximum(term, 1e-4) ** power
+        pred = tf.nn.avg_pool2d(pred, 2, 2, "VALID")
+        target = tf.nn.avg_pool2d(target, 2, 2, "VALID")
+    return 1.0 - result
 
 
 def color_loss(pred, target, eps=1e-6):
     """Mean (1 - cosine similarity) between predicted and target RGB vectors, per example."""
     dot = tf.reduce_sum(pred * target, axis=-1)
-    norms = tf.norm(pred, axis=-1) * tf.norm(target, axis=-1)
-    return tf.reduce_mean(1.0 - dot / (norms + eps), axis=[1, 2])
+    # sqrt(|x|^2 + eps) rather than tf.norm: the norm's gradient is NaN at a black (all-zero) pixel
+    norms = tf.sqrt(tf.reduce_sum(tf.square(pred), axis=-1) + eps) * tf.sqrt(tf.reduce_sum(tf.square(target), axis=-1) + eps)
+    return tf.reduce_mean(1.0 - dot / norms, axis=[1, 2])
 
 
 class PerceptualLoss:

@@ -140,3 +140,12 @@ print("PSNR", t.run()["best_val_psnr"])
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "PSNR" in out.stdout
+
+
+def test_loss_gradients_finite_on_black_and_saturated_pixels():
+    pred = tf.Variable(tf.concat([tf.zeros((1, 64, 32, 3)), tf.ones((1, 64, 32, 3))], axis=2))
+    target = tf.random.stateless_uniform((1, 64, 64, 3), [1, 2])
+    for fn in (losses.l1, losses.charbonnier, losses.ssim_loss, losses.ms_ssim_loss, losses.color_loss):
+        with tf.GradientTape() as tape:
+            value = tf.reduce_sum(fn(pred, target))
+        assert np.all(np.isfinite(tape.gradient(value, pred).numpy())), fn.__name__

@@ -1,4 +1,8 @@
-"""`isp` subcommands of the exporter: export, check-gpu."""
+"""`isp` subcommands of the exporter: export, check-gpu, models (cost table with TFLite sizes)."""
+from tqdm import tqdm
+
+from isp import cost
+from isp.models import build, list_models
 from tflite_export import convert, export, gpu_check
 
 
@@ -19,6 +23,19 @@ def run_export(args):
                            check_fidelity=not args.no_fidelity)
     print(export.format_report(report))
     print(f"wrote {out_dir}/model.tflite, model_none.tflite, export.json")
+    return 0
+
+
+def run_models(args):
+    """Handler of `isp models`: parameters, MACs, activation traffic and TFLite sizes per model."""
+    shape = (*parse_shape(args.shape), 4)
+    rows = cost.cost_table(args.names or list_models(), shape)
+    if not args.no_tflite:
+        for row in tqdm(rows, desc="converting", unit="model"):
+            model = build(row["model"], shape)
+            for recipe in ("fp32", "fp16"):
+                row[f"{recipe}_kb"] = round(len(convert.convert(model, recipe, shape)) / 1024, 1)
+    print(cost.format_table(rows))
     return 0
 
 
@@ -46,3 +63,11 @@ def add_commands(subparsers):
     parser.add_argument("--no-fidelity", action="store_true", help="skip the fidelity check")
     parser.set_defaults(func=run_export)
     gpu_check.add_command(subparsers)
+    models = subparsers.add_parser(
+        "models", help="cost profile of every registered model",
+        description="Parameters, multiply-accumulates per frame, activation memory traffic and FP32/FP16 "
+                    "TFLite sizes of registered models, counted from the built graphs at one input size.")
+    models.add_argument("names", nargs="*", help="models to profile (default: all registered)")
+    models.add_argument("--shape", default="544,960", help="packed input H,W (default %(default)s = Full HD)")
+    models.add_argument("--no-tflite", action="store_true", help="skip the TFLite conversions (sizes)")
+    models.set_defaults(func=run_models)
