@@ -47,3 +47,12 @@ def test_bad_profile_is_a_data_error(kwargs):
 def test_odd_mosaic_rejected():
     with pytest.raises(DataError, match="even"):
         sensor.pack(np.zeros((5, 6), np.uint16))
+
+
+def test_atomic_write_has_normal_permissions(tmp_path):
+    import os
+    from data.atomic import write_text
+    write_text(tmp_path / "a.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask

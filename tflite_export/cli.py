@@ -1,9 +1,9 @@
-"""`isp` subcommands of the exporter: export, check-gpu, models (cost table with TFLite sizes)."""
+"""`isp` subcommands of the exporter: export, check-gpu, eval, process, models (cost table with TFLite sizes)."""
 from tqdm import tqdm
 
 from isp import cost
 from isp.models import build, list_models
-from tflite_export import convert, export, gpu_check
+from tflite_export import convert, evaluate_cli, export, gpu_check
 
 
 def parse_shape(text):
@@ -63,6 +63,7 @@ def add_commands(subparsers):
     parser.add_argument("--no-fidelity", action="store_true", help="skip the fidelity check")
     parser.set_defaults(func=run_export)
     gpu_check.add_command(subparsers)
+    evaluate_cli.add_commands(subparsers)
     models = subparsers.add_parser(
         "models", help="cost profile of every registered model",
         description="Parameters, multiply-accumulates per frame, activation memory traffic and FP32/FP16 "

@@ -1,0 +1,225 @@
+"""`isp eval` and `isp process`: score a model on a dataset split, or run it on one full-size frame.
+
+MODEL is a run folder, a checkpoint inside one (checkpoints/best.weights.h5 or qat.weights.h5),
+a `.tflite` file, or `classic` (the classical ISP baseline, isp/classic.py). The library work is
+in isp/evaluate.py and isp/inference.py; this module only turns MODEL into a predict callable.
+"""
+import argparse
+import dataclasses
+import os
+
+from data import dataset, image_io, sensor
+from data.camera_raw import read_camera_raw
+from isp import config as config_mod
+from isp.classic import classic_isp, gray_world_gains
+from isp.evaluate import evaluate, format_summary
+from isp.inference import DEFAULT_OVERLAP, DEFAULT_TILE, process_frame, rgb_to_uint8
+from isp.train import BEST_WEIGHTS, dataset_root, profile_of
+from tflite_export.errors import ExportError
+from tflite_export.export import find_run, load_model
+from tflite_export.runtime import TFLiteModel
+
+CLASSIC = "classic"
+SENSOR_KEYS = ("cfa", "channel_order", "black_level", "white_level")
+RUN_SEARCH_DEPTH = 3  # how many parent folders of a .tflite are searched for its run's config.yaml
+
+
+@dataclasses.dataclass
+class Predictor:
+    """A loaded MODEL: `run` maps raw float32 [1, h, w, 4] in [0, 1] -> rgb [1, 2h, 2w, 3].
+
+    fixed_shape: (h, w) of a fixed-shape .tflite, else None. config: the TrainConfig that gives the
+    sensor profile and default dataset (the run's, else defaults). home: default output folder
+    base. classic: the classical ISP (its white balance is global: `process` computes it per frame).
+    """
+
+    run: object
+    label: str
+    config: config_mod.TrainConfig
+    home: str
+    fixed_shape: tuple = None
+    classic: bool = False
+
+    def predict(self, raw):
+        """raw [1, h, w, 4] -> rgb [1, 2h, 2w, 3] for any h, w (fixed-shape models go through the tiler)."""
+        if self.fixed_shape is None:
+            return self.run(raw)
+        return process_frame(self.run, raw[0], fixed_shape=self.fixed_shape, progress=False)[None]
+
+
+def _enclosing_run(path):
+    """The run folder that holds `path` (a config.yaml up to RUN_SEARCH_DEPTH levels above), or None."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for _ in range(RUN_SEARCH_DEPTH):
+        if os.path.isfile(os.path.join(folder, "config.yaml")):
+            return folder
+        folder = os.path.dirname(folder)
+    return None
+
+
+def _config(run_dir, sensor_overrides):
+    """The run's TrainConfig (defaults without a run) with the sensor flags given on the command line."""
+    config_file = os.path.join(run_dir, "config.yaml") if run_dir else None
+    return config_mod.resolve(sensor_overrides, config_file=config_file)
+
+
+def _keras_stage(model_arg, qat):
+    """Whether to load the QAT model: --qat, or a checkpoint path naming the QAT weights."""
+    if not os.path.isfile(model_arg):
+        return qat
+    name = os.path.basename(model_arg)
+    if name not in BEST_WEIGHTS.values():
+        raise ExportError(f"{model_arg}: not a checkpoint this toolkit reads; pass the run folder, "
+                          f"checkpoints/{BEST_WEIGHTS['float']} or checkpoints/{BEST_WEIGHTS['qat']}")
+    return qat or name == BEST_WEIGHTS["qat"]
+
+
+def load_predictor(model_arg, qat=False, sensor_overrides=None):
+    """Turn MODEL (classic | .tflite | run folder | checkpoint) into a Predictor."""
+    if model_arg == CLASSIC:
+        config = _config(None, sensor_overrides)
+        profile = profile_of(config)
+        return Predictor(lambda raw: classic_isp(raw[0], profile)[None], CLASSIC, config,
+                         os.path.join(config.runs_dir, CLASSIC, "eval"), classic=True)
+    if model_arg.endswith(".tflite"):
+        model = TFLiteModel(model_arg)
+        stem = os.path.splitext(os.path.basename(model_arg))[0]
+        fixed = None if model.is_dynamic else tuple(model.input_shape[1:3])
+        return Predictor(model.run, os.path.basename(model_arg),
+                         _config(_enclosing_run(model_arg), sensor_overrides),
+                         os.path.join(os.path.dirname(os.path.abspath(model_arg)), f"{stem}_eval"), fixed)
+    use_qat = _keras_stage(model_arg, qat)
+    run_dir = find_run(model_arg)
+    model, _ = load_model(run_dir, "qat" if use_qat else "fp32")
+    config = _config(run_dir, sensor_overrides)
+    label = f"{config.model} {os.path.basename(run_dir)}{' qat' if use_qat else ''}"
+    return Predictor(lambda raw: model(raw, training=False).numpy(), label, config,
+                     os.path.join(run_dir, "eval" if not use_qat else "eval_qat"))
+
+
+def _sensor_overrides(args):
+    return {key: getattr(args, key) for key in SENSOR_KEYS if hasattr(args, key)}
+
+
+def run_eval(args):
+    """`isp eval`: evaluate MODEL on one split; print the mean table and where the files went."""
+    predictor = load_predictor(args.model, args.qat, _sensor_overrides(args))
+    config = predictor.config
+    root = args.data or dataset_root(config)
+    splits = dataset.load_splits(root, config.val_fraction, config.seed)
+    if args.split not in splits:
+        raise ExportError(f"{root}: no '{args.split}' split (found {', '.join(splits)}); pass --split")
+    pairs = splits[args.split][:args.limit or None]
+    out_dir = args.out or os.path.join(predictor.home, args.split)
+    result = evaluate(predictor.predict, pairs, profile_of(config), out_dir=out_dir, lpips=args.lpips,
+                      sheet_count=args.sheets, progress=args.progress)
+    print(format_summary(result, predictor.label))
+    for path in result["files"].values():
+        print(f"wrote {path}")
+    return 0
+
+
+def read_input(path, config):
+    """INPUT -> (packed float32 [h, w, 4] in [0, 1], SensorProfile).
+
+    A .png is a dataset RAW (uint16 mosaic) read with the config's profile; anything else is a
+    camera RAW file whose CFA, black and white levels come from the file, its packed channels in
+    the config's channel order (the order the model was trained on).
+    """
+    if path.lower().endswith(".png"):
+        mosaic, profile = image_io.read_raw_png(path), profile_of(config)
+    else:
+        mosaic, found = read_camera_raw(path)
+        order = tuple(config.channel_order.split(","))
+        black = dict(zip(found.channel_order, found.black_per_channel()))
+        profile = sensor.SensorProfile(cfa=found.cfa, channel_order=order,
+                                       black_level=[black[name] for name in order],
+                                       white_level=found.white_level)
+    return sensor.normalize(sensor.pack(mosaic, profile), profile), profile
+
+
+def classic_for_frame(packed, profile):
+    """The baseline as a tile predictor for one frame: its profile, gray-world gains of the whole frame."""
+    gains = gray_world_gains(packed, profile)
+
+    def run(raw):
+        return classic_isp(raw[0], profile, gains=gains)[None]
+    return run
+
+
+def run_process(args):
+    """`isp process`: MODEL on one full-size frame -> 8-bit PNG."""
+    if not args.output.lower().endswith(".png"):
+        raise ExportError(f"{args.output}: the output is written as PNG; name it *.png")
+    predictor = load_predictor(args.model, args.qat, _sensor_overrides(args))
+    packed, profile = read_input(args.input, predictor.config)
+    run = classic_for_frame(packed, profile) if predictor.classic else predictor.run
+    rgb = process_frame(run, packed, tile=args.tile, overlap=args.overlap, fixed_shape=predictor.fixed_shape,
+                        progress=args.progress)
+    del packed  # free the input and the float output before the PNG encoder's copies
+    image = rgb_to_uint8(rgb)
+    del rgb
+    image_io.write_png(args.output, image)
+    print(f"wrote {args.output} ({image.shape[1]}x{image.shape[0]}, {predictor.label})")
+    return 0
+
+
+def _add_model_arguments(parser):
+    """MODEL, --qat, the sensor flags and --no-progress, shared by eval and process."""
+    parser.add_argument("model", metavar="MODEL",
+                        help="a run folder, a checkpoint inside one (checkpoints/best.weights.h5 or "
+                             f"qat.weights.h5), a .tflite file, or '{CLASSIC}' for the classical ISP "
+                             "baseline")
+    parser.add_argument("--qat", action="store_true",
+                        help="for a run folder: use the quantization-aware model (qat.weights.h5)")
+    for key in SENSOR_KEYS:
+        field = config_mod.FIELDS[key]
+        parser.add_argument("--" + key.replace("_", "-"), dest=key, type=type(field.default),
+                            default=argparse.SUPPRESS,
+                            help=f"{config_mod.HELP[key]} (default: the run's, else {field.default!r})")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+
+
+def add_commands(subparsers):
+    """Register `eval` and `process`."""
+    ev = subparsers.add_parser(
+        "eval", help="PSNR/SSIM (and LPIPS) of a model on a dataset split, with a CSV and a crop sheet",
+        description="Evaluate MODEL on every pair of a split: PSNR and SSIM on uint8 images (SSIM "
+                    "with a Gaussian 11x11 window, sigma 1.5), optional LPIPS, per-image metrics.csv, "
+                    "summary.json and sheet.png (RAW preview | output | target | error map). A dynamic "
+                    ".tflite runs at each image's size; a fixed-shape one goes through the tiler. "
+                    f"'isp eval {CLASSIC}' scores the classical ISP baseline the same way.")
+    _add_model_arguments(ev)
+    ev.add_argument("--data", metavar="ROOT",
+                    help="dataset root (default: the run's dataset, else the built-in default data)")
+    ev.add_argument("--split", default="val", help="split to evaluate: train, val or test (default: val)")
+    ev.add_argument("--limit", type=int, default=0, metavar="N",
+                    help="evaluate only the first N pairs (0: all)")
+    ev.add_argument("--lpips", action="store_true",
+                    help="also compute LPIPS (needs the extra: pip install -e .[lpips], and the AlexNet "
+                         "weights; if missing the column stays empty and says why)")
+    ev.add_argument("--sheets", type=int, default=4, metavar="N",
+                    help="images shown in sheet.png, 256 px crops (default: 4)")
+    ev.add_argument("--out", metavar="DIR",
+                    help="output folder (default: <run>/eval/<split>, <run>/eval_qat/<split> with --qat, "
+                         "<name>_eval/<split> next to a .tflite, "
+                         f"runs/{CLASSIC}/eval/<split> for the baseline)")
+    ev.set_defaults(func=run_eval)
+
+    pr = subparsers.add_parser(
+        "process", help="run a model on one full-resolution RAW frame and write an 8-bit PNG",
+        description="Process one frame of any size: a dataset RAW PNG (uint16 Bayer mosaic, read with "
+                    "the run's sensor profile) or a camera RAW file (DNG, CR2, NEF, ARW, ...: CFA, black "
+                    "and white levels from the file; the sensor flags apply to PNGs only). Frames larger "
+                    "than a fixed-shape model or than the memory budget are processed in overlapping "
+                    "tiles blended with cosine feathering.")
+    _add_model_arguments(pr)
+    pr.add_argument("input", metavar="INPUT", help="dataset RAW .png or camera RAW file")
+    pr.add_argument("output", metavar="OUTPUT.png", help="where to write the 8-bit RGB PNG")
+    pr.add_argument("--tile", type=int, metavar="N",
+                    help="tile side in packed pixels, a multiple of 16 (default: the whole frame up to "
+                         f"1 MP packed, else {DEFAULT_TILE}; a fixed-shape .tflite uses its input size)")
+    pr.add_argument("--overlap", type=int, metavar="N",
+                    help="packed pixels shared by neighbouring tiles; exact for models whose receptive-"
+                         f"field radius is at most N/4 (default: {DEFAULT_OVERLAP}, at most half the tile)")
+    pr.set_defaults(func=run_process)
