@@ -1,0 +1,116 @@
+"""Leaderboard: rows of (model, recipe, PSNR, SSIM, latency, ...) -> Markdown table + Pareto plot.
+
+A row is a flat dict with at least `label`, `psnr`; optional `ssim`, `latency_ms`,
+`latency_source`, `size_kb`, `gpu_delegate`, `budget`, `score`. `report.json` files written
+by the main job hold {"rows": [...]}; `isp report` merges several of them.
+"""
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from benchmarks.errors import BenchError  # noqa: E402
+from benchmarks.score import parse_budget  # noqa: E402
+from data.atomic import atomic_path, write_text  # noqa: E402
+
+COLUMNS = (("label", "model / recipe", "{}"), ("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
+           ("latency_ms", "latency ms", "{:.1f}"), ("latency_source", "measured on", "{}"),
+           ("size_kb", "size KB", "{:.0f}"), ("gpu_delegate", "GPU delegate", "{}"),
+           ("budget", "budget", "{}"), ("score", "score (C=1)", "{:.3g}"), ("pareto", "Pareto", "{}"))
+
+
+def load_rows(source):
+    """Rows from a run folder (its report.json) or a report/zoo JSON file with a "rows" list."""
+    path = os.path.join(source, "report.json") if os.path.isdir(source) else source
+    if not os.path.isfile(path):
+        raise BenchError(f"{path}: no report found; run `python train.py` (or benchmarks/zoo.py) first")
+    try:
+        with open(path) as f:
+            rows = json.load(f).get("rows")
+    except (json.JSONDecodeError, AttributeError):
+        raise BenchError(f"{path}: not a report JSON (expected an object with a 'rows' list)") from None
+    if not isinstance(rows, list):
+        raise BenchError(f"{path}: not a report JSON (expected an object with a 'rows' list)")
+    return rows
+
+
+def mark_pareto(rows):
+    """Set row["pareto"] = "yes"/"no": no other timed row is both faster and at least as good in PSNR."""
+    timed = [r for r in rows if r.get("latency_ms") is not None and r.get("psnr") is not None]
+    for row in rows:
+        if row not in timed:
+            row["pareto"] = ""
+            continue
+        dominated = any(o is not row and o["latency_ms"] <= row["latency_ms"] and o["psnr"] >= row["psnr"]
+                        and (o["latency_ms"] < row["latency_ms"] or o["psnr"] > row["psnr"]) for o in timed)
+        row["pareto"] = "no" if dominated else "yes"
+    return rows
+
+
+def _cell(row, key, fmt):
+    value = row.get(key)
+    return "—" if value is None or value == "" else fmt.format(value)
+
+
+def markdown_table(rows):
+    """Markdown leaderboard, best PSNR first (rows without latency keep their place by PSNR)."""
+    ordered = sorted(rows, key=lambda r: -(r.get("psnr") or 0.0))
+    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cell(r, key, fmt) for key, _, fmt in COLUMNS) + " |" for r in ordered]
+    return "\n".join(lines)
+
+
+def pareto_plot(rows, path, budget_ms=(20.0, 50.0), title="PSNR vs latency"):
+    """PNG scatter of PSNR vs latency, the budget band shaded and the Pareto front drawn."""
+    timed = [r for r in rows if r.get("latency_ms") is not None and r.get("psnr") is not None]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.axvspan(budget_ms[0], budget_ms[1], color="tab:green", alpha=0.12,
+               label=f"budget {budget_ms[0]:g}–{budget_ms[1]:g} ms")
+    ax.axvspan(0, budget_ms[0], color="tab:green", alpha=0.25)
+    for row in timed:
+        ax.scatter(row["latency_ms"], row["psnr"], color="tab:blue" if row.get("pareto") == "yes" else "tab:gray")
+        ax.annotate(row["label"], (row["latency_ms"], row["psnr"]), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")
+    front = sorted((r for r in timed if r.get("pareto") == "yes"), key=lambda r: r["latency_ms"])
+    if front:
+        ax.plot([r["latency_ms"] for r in front], [r["psnr"] for r in front], color="tab:blue", lw=1,
+                label="Pareto front")
+    sources = sorted({r.get("latency_source") or "?" for r in timed})
+    ax.set_xlabel(f"Full HD latency, ms ({', '.join(sources)})")
+    ax.set_ylabel("PSNR, dB")
+    ax.set_title(title)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+    return path
+
+
+def run_report(args):
+    """Handler of `isp report`: merge reports, print the leaderboard, write leaderboard.md + pareto.png."""
+    rows = mark_pareto([row for source in args.sources for row in load_rows(source)])
+    table = markdown_table(rows)
+    print(table)
+    os.makedirs(args.out, exist_ok=True)
+    write_text(os.path.join(args.out, "leaderboard.md"), table + "\n")
+    plot = pareto_plot(rows, os.path.join(args.out, "pareto.png"), parse_budget(args.budget_ms))
+    print(f"wrote {os.path.join(args.out, 'leaderboard.md')} and {plot}")
+    return 0
+
+
+def add_command(subparsers):
+    """Register `isp report`."""
+    parser = subparsers.add_parser(
+        "report", help="leaderboard across runs: Markdown table + Pareto plot",
+        description="Merge the report.json of several runs (or zoo.json files) into one leaderboard "
+                    "(Markdown) and a PSNR-vs-latency Pareto plot with the latency budget shaded.")
+    parser.add_argument("sources", nargs="+", metavar="RUN_OR_JSON", help="run folders or report JSON files")
+    parser.add_argument("--out", default="runs/leaderboard", help="output folder (default %(default)s)")
+    parser.add_argument("--budget-ms", default="20,50", help="latency budget LO,HI in ms (default %(default)s)")
+    parser.set_defaults(func=run_report)

@@ -1,0 +1,39 @@
+"""The main job end to end on a tiny configuration: train -> QAT -> export -> checks -> bench -> report."""
+import json
+import os
+
+from benchmarks.cli import main
+
+
+def test_main_job_tiny(pair_tree, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    status = main(["train", "--data", str(pair_tree), "--runs-dir", str(runs), "--name", "job", "--model", "plain",
+                   "--epochs", "1", "--qat-epochs", "1", "--batch-size", "2", "--crop", "8",
+                   "--msssim-weight", "0", "--no-cache", "--shape", "16,16", "--rep-count", "2",
+                   "--bench-runs", "2"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "[7/7] report" in out and "phone latency via adb: skipped" in out
+    run = runs / "job"
+    report = json.load(open(run / "report.json"))
+    assert [r["recipe"] for r in report["rows"]] == ["fp16", "int8", "qat", "—"]
+    for row in report["rows"][:3]:
+        assert row["gpu_delegate"] == "fully delegated" and row["latency_ms"] > 0 and row["score"] > 0
+        assert row["latency_source"] == "desktop CPU" and row["budget"]
+        assert (run / "tflite" / row["recipe"] / "model_none.tflite").is_file()
+    assert report["rows"][3]["label"] == "classical ISP" and report["classic"]["images"] == 2
+    md = (run / "report.md").read_text()
+    assert "## Leaderboard" in md and "classical ISP" in md and "plots/pareto.png" in md
+    assert os.path.getsize(run / "plots" / "pareto.png") > 1000 and (run / "plots" / "training.png").is_file()
+    assert (run / "eval" / "classic" / "metrics.csv").is_file()
+    # the leaderboard command merges reports
+    assert main(["report", str(run), str(run / "report.json"), "--out", str(tmp_path / "lb")]) == 0
+    assert (tmp_path / "lb" / "pareto.png").is_file()
+    assert capsys.readouterr().out.count("plain fp16") == 2
+
+
+def test_report_rejects_non_reports(tmp_path, capsys):
+    (tmp_path / "x.json").write_text("[1, 2]")
+    assert main(["report", str(tmp_path / "x.json")]) == 2
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err.count("error: ") == 2
