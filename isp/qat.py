@@ -8,6 +8,7 @@ config.) Any other layer stays float inside the QAT graph.
 """
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
+from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
     default_8bit_quantize_configs, default_8bit_quantize_registry)
 
@@ -39,3 +40,23 @@ def quantize_aware(model):
     annotated.set_weights(model.get_weights())
     with scope():
         return quantize.quantize_apply(annotated)
+
+
+def calibrate_ranges(qat_model, batches):
+    """Initialise every moving-average activation range to the mean batch min/max over `batches`.
+
+    tfmot starts each range at [-6, 6] and moves it by an EMA with decay 0.999, so a short QAT
+    fine-tune (a few hundred steps) ends with ranges still near [-6, 6]: an output in [0, 1] then
+    gets ~20 levels instead of 256 (measured on unet_s: 22.0 dB / SSIM 0.47 instead of 22.9 / 0.70).
+    Running the model in training mode with the EMA decay set to i/(i+1) on batch i makes each
+    range the running mean of the per-batch ranges. `batches`: iterable of raw [B, h, w, 4] in [0, 1].
+    """
+    original = quant_ops.MovingAvgQuantize
+    try:
+        for i, raw in enumerate(batches):
+            def running_mean(*args, decay=i / (i + 1), **kwargs):
+                return original(*args, **{**kwargs, "ema_decay": decay})
+            quant_ops.MovingAvgQuantize = running_mean
+            qat_model(raw, training=True)
+    finally:
+        quant_ops.MovingAvgQuantize = original

@@ -30,6 +30,7 @@ from isp.models import build
 
 STAGES = ("float", "qat")
 BEST_WEIGHTS = {"float": "best.weights.h5", "qat": "qat.weights.h5"}
+QAT_CALIBRATION_BATCHES = 16
 
 
 def profile_of(config):
@@ -155,6 +156,7 @@ class Trainer:
                 float_model = build(self.config.model, (None, None, 4))
                 float_model.load_weights(self.path("checkpoints", BEST_WEIGHTS["float"]))
                 qat_model = qat.quantize_aware(float_model)
+                qat.calibrate_ranges(qat_model, (raw for raw, _ in self._batches(epoch=0).take(QAT_CALIBRATION_BATCHES)))
             summary["qat_best_val_psnr"] = self._fit("qat", qat_model, self.config.qat_epochs, self.config.qat_lr)
         return summary
 
@@ -221,12 +223,15 @@ class Trainer:
             return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
         return step
 
+    def _batches(self, epoch):
+        """The training batches of one epoch: raw [B, crop, crop, 4], rgb [B, 2crop, 2crop, 3]."""
+        cfg = self.config
+        return pipeline.training_dataset(self.train_pairs, cfg.batch_size, epoch, cfg.seed, cfg.crop,
+                                         cfg.augment, self.profile, self.decoded)
+
     def _train_epoch(self, stage, step_fn, epoch, epochs):
         """One epoch of steps with a progress bar; raises ISPError on a non-finite loss."""
-        cfg = self.config
-        data = pipeline.training_dataset(self.train_pairs, cfg.batch_size, epoch, cfg.seed, cfg.crop,
-                                         cfg.augment, self.profile, self.decoded)
-        data = data.repeat().take(self.steps)
+        data = self._batches(epoch).repeat().take(self.steps)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         data = self.strategy.experimental_distribute_dataset(data.with_options(options))

@@ -31,3 +31,18 @@ def test_quantize_aware_copy_converts_to_int8(name):
     conv_outputs = [op["outputs"][0] for op in interp._get_ops_details()
                     if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")]
     assert conv_outputs and all(tensors[i]["dtype"] == np.int8 for i in conv_outputs), ops
+
+
+def test_calibrated_ranges_match_the_float_model():
+    """Without range calibration a fresh QAT model quantizes a [0, 1] output over [-6, 6]."""
+    model = build("unet_tiny", (None, None, 4))
+    batches = [tf.random.stateless_uniform((2, 16, 16, 4), [i, 5]) for i in range(4)]
+    with qat.scope():
+        fresh = qat.quantize_aware(model)
+        calibrated = qat.quantize_aware(model)
+    qat.calibrate_ranges(calibrated, batches)
+    raw = batches[0]
+    float_out = model(raw).numpy()
+    err_fresh = np.abs(fresh(raw, training=False).numpy() - float_out).mean()
+    err_calibrated = np.abs(calibrated(raw, training=False).numpy() - float_out).mean()
+    assert err_calibrated < 0.01 < err_fresh

@@ -132,7 +132,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from isp import config, train
 cfg = config.resolve(dict(data={str(pair_tree)!r}, runs_dir={str(tmp_path)!r}, model="plain", epochs=1,
-                          batch_size=4, crop=8, qat_epochs=0, strategy="mirrored", msssim_weight=0.0))
+                          batch_size=4, crop=8, qat_epochs=1, strategy="mirrored", msssim_weight=0.0))
 t = train.Trainer(cfg, {str(tmp_path / "m")!r}, progress=False)
 assert t.strategy.num_replicas_in_sync == 2, t.strategy.num_replicas_in_sync
 print("PSNR", t.run()["best_val_psnr"])
