@@ -149,3 +149,11 @@ def test_loss_gradients_finite_on_black_and_saturated_pixels():
         with tf.GradientTape() as tape:
             value = tf.reduce_sum(fn(pred, target))
         assert np.all(np.isfinite(tape.gradient(value, pred).numpy())), fn.__name__
+
+
+def test_mixed_precision_float_stage_then_float32_qat(pair_tree, tmp_path):
+    cfg = tiny_config(pair_tree, tmp_path / "runs", epochs=1, qat_epochs=1, mixed_precision=True)
+    summary = train.train(cfg, progress=False)
+    assert np.isfinite(summary["best_val_psnr"]) and np.isfinite(summary["qat_best_val_psnr"])
+    import tf_keras as keras
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the float stage
