@@ -73,7 +73,8 @@ def color_loss(pred, target, eps=1e-6):
     """Mean (1 - cosine similarity) between predicted and target RGB vectors, per example."""
     dot = tf.reduce_sum(pred * target, axis=-1)
     # sqrt(|x|^2 + eps) rather than tf.norm: the norm's gradient is NaN at a black (all-zero) pixel
-    norms = tf.sqrt(tf.reduce_sum(tf.square(pred), axis=-1) + eps) * tf.sqrt(tf.reduce_sum(tf.square(target), axis=-1) + eps)
+    norms = (tf.sqrt(tf.reduce_sum(tf.square(pred), axis=-1) + eps)
+             * tf.sqrt(tf.reduce_sum(tf.square(target), axis=-1) + eps))
     return tf.reduce_mean(1.0 - dot / norms, axis=[1, 2])
 
 
@@ -108,7 +109,8 @@ def build_loss(config):
     """Weighted sum from a TrainConfig: fn(pred, target) -> (total [B], {name: [B]} of the parts)."""
     parts = {}
     if config.l1_weight:
-        parts["charbonnier" if config.charbonnier else "l1"] = (config.l1_weight, charbonnier if config.charbonnier else l1)
+        name, fn = ("charbonnier", charbonnier) if config.charbonnier else ("l1", l1)
+        parts[name] = (config.l1_weight, fn)
     if config.ssim_weight:
         parts["ssim"] = (config.ssim_weight, ssim_loss)
     if config.msssim_weight:

@@ -156,7 +156,8 @@ class Trainer:
                 float_model = build(self.config.model, (None, None, 4))
                 float_model.load_weights(self.path("checkpoints", BEST_WEIGHTS["float"]))
                 qat_model = qat.quantize_aware(float_model)
-                qat.calibrate_ranges(qat_model, (raw for raw, _ in self._batches(epoch=0).take(QAT_CALIBRATION_BATCHES)))
+                calibration = self._batches(epoch=0).take(QAT_CALIBRATION_BATCHES)
+                qat.calibrate_ranges(qat_model, (raw for raw, _ in calibration))
             summary["qat_best_val_psnr"] = self._fit("qat", qat_model, self.config.qat_epochs, self.config.qat_lr)
         return summary
 

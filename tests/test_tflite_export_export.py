@@ -32,7 +32,8 @@ def test_export_pair_and_report(trained_run, tmp_path, recipe):
     assert fixed.input_shape == (1, 16, 24, 4) and fixed.output_shape == (1, 32, 48, 3)
     assert dynamic.is_dynamic and dynamic.run(np.zeros((1, 8, 16, 4), np.float32)).shape == (1, 16, 32, 3)
     saved = json.load(open(tmp_path / "export.json"))
-    assert saved["recipe"] == recipe and saved["files"]["model.tflite"]["bytes"] == os.path.getsize(tmp_path / "model.tflite")
+    assert saved["recipe"] == recipe
+    assert saved["files"]["model.tflite"]["bytes"] == os.path.getsize(tmp_path / "model.tflite")
     assert saved["files"]["model.tflite"]["gpu_delegate"].startswith("fully delegated")
     fid = report["fidelity"]
     assert fid["images"] == 2 and np.isfinite(fid["tflite_psnr"]) and not fid["fp16_overflow_risk"]
