@@ -111,8 +111,8 @@ def split_train(pairs, val_fraction, seed):
     return train, val
 
 
-def load_pair(pair, profile=sensor.CHALLENGE_PROFILE):
-    """Read one pair -> (raw float32 [h, w, 4] in [0, 1], rgb float32 [2h, 2w, 3] in [0, 1]).
+def read_pair(pair, profile=sensor.CHALLENGE_PROFILE):
+    """Read one pair as stored -> (packed raw uint16 [h, w, 4], rgb uint8 [2h, 2w, 3]).
 
     Raises DataError naming the file for a corrupt file, an 8-bit RAW, or a size mismatch.
     """
@@ -123,7 +123,12 @@ def load_pair(pair, profile=sensor.CHALLENGE_PROFILE):
                         f"{mosaic.shape[1]}x{mosaic.shape[0]}; the target must be 2x the packed RAW "
                         "(same size as the mosaic)")
     try:
-        packed = sensor.pack(mosaic, profile)
+        return sensor.pack(mosaic, profile), rgb
     except DataError as exc:
         raise DataError(f"{pair.raw_path}: {exc}") from None
+
+
+def load_pair(pair, profile=sensor.CHALLENGE_PROFILE):
+    """Read one pair -> (raw float32 [h, w, 4] in [0, 1], rgb float32 [2h, 2w, 3] in [0, 1])."""
+    packed, rgb = read_pair(pair, profile)
     return sensor.normalize(packed, profile), rgb.astype(np.float32) / 255.0

@@ -15,28 +15,32 @@ from data.errors import DataError
 log = logging.getLogger(__name__)
 
 
-def _loader(profile):
-    """numpy function (raw_path, rgb_path) -> (raw [h,w,4], rgb [2h,2w,3], ok) that skips bad pairs."""
-    def load(raw_path, rgb_path):
+def _reader(profile):
+    """numpy function (raw_path, rgb_path) -> (raw uint16 [h,w,4], rgb uint8 [2h,2w,3], ok); bad pairs
+    are logged and flagged, never raised, so one bad file cannot stop an epoch."""
+    def read(raw_path, rgb_path):
         pair = dataset.Pair("", raw_path.decode(), rgb_path.decode())
         try:
-            raw, rgb = dataset.load_pair(pair, profile)
+            raw, rgb = dataset.read_pair(pair, profile)
         except DataError as exc:
             log.warning("skipping bad pair: %s", exc)
-            return np.zeros((2, 2, 4), np.float32), np.zeros((4, 4, 3), np.float32), False
+            return np.zeros((2, 2, 4), np.uint16), np.zeros((4, 4, 3), np.uint8), False
         return raw, rgb, True
-    return load
+    return read
 
 
-def decode_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, parallel=tf.data.AUTOTUNE):
-    """Dataset of (raw [h, w, 4], rgb [2h, 2w, 3]) float32 in [0, 1], bad pairs skipped with a warning."""
+def read_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, parallel=tf.data.AUTOTUNE):
+    """Dataset of pairs as stored: (raw uint16 [h, w, 4], rgb uint8 [2h, 2w, 3]), bad pairs skipped.
+
+    Integers are 3.2x smaller than floats: this is what `.cache()` should keep in memory.
+    """
     if not pairs:
         raise DataError("no image pairs to read; check the dataset folder with `isp data check`")
     paths = tf.data.Dataset.from_tensor_slices(([p.raw_path for p in pairs], [p.rgb_path for p in pairs]))
-    load = _loader(profile)
+    read = _reader(profile)
 
     def decode(raw_path, rgb_path):
-        raw, rgb, ok = tf.numpy_function(load, [raw_path, rgb_path], [tf.float32, tf.float32, tf.bool])
+        raw, rgb, ok = tf.numpy_function(read, [raw_path, rgb_path], [tf.uint16, tf.uint8, tf.bool])
         raw.set_shape([None, None, 4])
         rgb.set_shape([None, None, 3])
         ok.set_shape([])
@@ -52,28 +56,46 @@ def decode_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, parallel=tf.data.AUTOT
     return decoded.filter(is_ok).map(drop_flag)
 
 
+def normalizer(profile):
+    """tf function (raw uint16 [..., 4], rgb uint8 [..., 3]) -> float32 in [0, 1], as `sensor.normalize`."""
+    black = tf.constant(profile.black_per_channel())
+    span = tf.constant(np.float32(profile.white_level) - profile.black_per_channel())
+
+    def normalize(raw, rgb):
+        raw = tf.clip_by_value((tf.cast(raw, tf.float32) - black) / span, 0.0, 1.0)
+        return raw, tf.cast(rgb, tf.float32) / 255.0
+    return normalize
+
+
+def decode_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, parallel=tf.data.AUTOTUNE):
+    """Dataset of (raw [h, w, 4], rgb [2h, 2w, 3]) float32 in [0, 1], bad pairs skipped with a warning."""
+    return read_pairs(pairs, profile, parallel).map(normalizer(profile), num_parallel_calls=parallel)
+
+
 def training_dataset(pairs, batch_size, epoch, seed=0, crop=None, augment_geometry=True,
                      profile=sensor.CHALLENGE_PROFILE, decoded=None):
     """One epoch of shuffled, augmented batches: raw [B, crop, crop, 4], rgb [B, 2crop, 2crop, 3].
 
     `crop` is the packed patch size (None keeps whole images, which must then share one size).
     The epoch's order and augmentation draw only from (seed, epoch). `decoded` is an optional
-    `decode_pairs(pairs, profile).cache()` built once and reused across epochs, so that files
-    are read only in the first epoch.
+    `read_pairs(pairs, profile).cache()` built once and reused across epochs, so that files are
+    read only in the first epoch. Crops are taken from the stored integers and normalised after.
     """
     epoch_seed = seed * 100003 + epoch
     if decoded is None:
         order = np.random.default_rng([seed, epoch]).permutation(len(pairs))
-        data = decode_pairs([pairs[i] for i in order], profile)
+        data = read_pairs([pairs[i] for i in order], profile)
     else:
         data = decoded.shuffle(len(pairs), seed=epoch_seed, reshuffle_each_iteration=False)
     data = data.enumerate()
+    normalize = normalizer(profile)
 
     def transform(index, example):
         raw, rgb = example
         element_seed = tf.stack([tf.constant(epoch_seed, tf.int64), index])
         if crop is not None:
             raw, rgb = augment.random_crop(raw, rgb, crop, element_seed)
+        raw, rgb = normalize(raw, rgb)
         if augment_geometry:
             raw, rgb = augment.random_flip_rotate(raw, rgb, element_seed + [0, 7919])
         return raw, rgb

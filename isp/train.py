@@ -105,7 +105,7 @@ class Trainer:
         self.val_pairs = splits.get("val", [])[:config.val_images or None]
         if not self.train_pairs:
             raise ISPError(f"{dataset_root(config)}: no training pairs found; check it with `isp data check`")
-        self.decoded = pipeline.decode_pairs(self.train_pairs, self.profile).cache() if config.cache else None
+        self.decoded = pipeline.read_pairs(self.train_pairs, self.profile).cache() if config.cache else None
         self.steps = config.steps_per_epoch or len(self.train_pairs) // config.batch_size
         if self.steps < 1:
             raise ISPError(f"{len(self.train_pairs)} training pairs cannot fill one batch of "

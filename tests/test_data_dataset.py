@@ -69,7 +69,7 @@ def test_training_dataset_shapes_and_determinism(pair_tree):
 
 def test_cached_pipeline_matches_contents(pair_tree):
     pairs = dataset.load_splits(pair_tree)["train"]
-    decoded = pipeline.decode_pairs(pairs).cache()
+    decoded = pipeline.read_pairs(pairs).cache()
     epochs = [sorted(float(r.numpy().sum()) for r, _ in pipeline.training_dataset(
         pairs, 1, epoch=e, crop=None, augment_geometry=False, decoded=decoded)) for e in range(2)]
     direct = sorted(float(dataset.load_pair(p)[0].sum()) for p in pairs)
