@@ -95,13 +95,13 @@ def training_dataset(pairs, batch_size, epoch, seed=0, crop=None, augment_geomet
         element_seed = tf.stack([tf.constant(epoch_seed, tf.int64), index])
         if crop is not None:
             raw, rgb = augment.random_crop(raw, rgb, crop, element_seed)
-        raw, rgb = normalize(raw, rgb)
         if augment_geometry:
             raw, rgb = augment.random_flip_rotate(raw, rgb, element_seed + [0, 7919])
         return raw, rgb
 
     data = data.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return data.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    data = data.batch(batch_size, drop_remainder=True).map(normalize, num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
 
 
 def eval_dataset(pairs, profile=sensor.CHALLENGE_PROFILE):
