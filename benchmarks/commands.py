@@ -1,5 +1,5 @@
-"""`isp` subcommands that sit at the top of the stack: train (the main job), bench, report."""
-from benchmarks import bench_cli, main_job, report
+"""`isp` subcommands that sit at the top of the stack: train (the main job), bench, report, zoo."""
+from benchmarks import bench_cli, main_job, report, zoo
 from benchmarks.score import parse_budget
 from isp import cli as isp_cli
 from isp import config as config_mod
@@ -69,3 +69,4 @@ def add_commands(subparsers):
     trainer.set_defaults(func=run_train)
     bench_cli.add_command(subparsers)
     report.add_command(subparsers)
+    zoo.add_command(subparsers)
