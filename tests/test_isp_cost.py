@@ -65,7 +65,7 @@ def test_layer_without_mac_rule_is_an_error():
 
 
 @pytest.mark.parametrize("name, multiple", [
-    ("unet_s", 8), ("unet_tiny", 8), ("punet", 16), ("plain", 1), ("syenet", 1),
+    ("unet_s", 2), ("unet_tiny", 2), ("punet", 16), ("plain", 1), ("syenet", 1),
     ("microisp", 1),  # its stride-3 gate ends in a global mean: no constraint
 ])
 def test_input_multiple(name, multiple):

@@ -58,7 +58,7 @@ def test_axis_weights_partition_unity_and_drop_outer_quarter():
     ("plain", {}, 64, 16, (200, 232)),
     # attention=False: the squeeze-excite gate pools globally; without it the receptive-field
     # radius is about 55 packed px, below overlap // 4 = 56.
-    ("unet_tiny", {"attention": False}, 352, 224, (448, 576)),
+    ("unet_tiny", {"attention": False, "depth": 3}, 352, 224, (448, 576)),
 ])
 def test_tiled_equals_whole_frame(name, kwargs, tile, overlap, shape):
     predict = keras_predict(name, **kwargs)
@@ -72,7 +72,7 @@ def test_tiled_equals_whole_frame(name, kwargs, tile, overlap, shape):
 
 def test_too_small_overlap_shows_seams():
     """The check above can fail: an overlap below 4x the receptive field leaves visible differences."""
-    predict = keras_predict("unet_tiny", attention=False)
+    predict = keras_predict("unet_tiny", attention=False, depth=3)
     frame = random_frame(448, 576)
     tiled = process_frame(predict, frame, tile=352, overlap=32, progress=False)
     assert np.abs(tiled - predict(frame[None])[0])[16:-16, 16:-16].max() > 1 / 255

