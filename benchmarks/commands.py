@@ -1,4 +1,6 @@
 """`isp` subcommands that sit at the top of the stack: train (the main job), bench, report, zoo."""
+import os
+
 from benchmarks import bench_cli, main_job, report, zoo
 from benchmarks.score import parse_budget
 from isp import cli as isp_cli
@@ -46,7 +48,8 @@ def add_job_arguments(parser):
     group.add_argument("--fidelity-images", type=int, default=0,
                        help="val images for the fidelity check and baseline (0: all; default %(default)s)")
     group.add_argument("--bench-runs", type=int, default=10, help="timed desktop runs per model (default %(default)s)")
-    group.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads (default: LiteRT's choice)")
+    group.add_argument("--threads", type=int, default=os.cpu_count(),
+                       help="LiteRT CPU threads of the desktop benchmark (default: all cores, %(default)s)")
     group.add_argument("--adb", action="store_true",
                        help="also benchmark on a phone over adb (needs a device and --binary benchmark_model)")
     group.add_argument("--serial", help="adb device serial when several phones are attached")
