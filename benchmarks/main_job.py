@@ -121,7 +121,8 @@ def build_report(config, run_dir, summary, exports, classic, latency, device, op
         rows.append({
             "label": f"{config.model} {recipe}", "model": config.model, "recipe": recipe,
             "psnr": fid["tflite_psnr"], "ssim": fid["tflite_ssim"], "psnr_delta_vs_keras": fid["psnr_delta_db"],
-            "latency_ms": ms, "latency_source": "phone GPU (adb)" if phone else f"desktop CPU, {options.threads} threads",
+            "latency_ms": ms,
+            "latency_source": "phone GPU (adb)" if phone else f"desktop CPU, {options.threads} threads",
             "desktop_ms": latency[recipe]["latency_ms"]["mean"],
             "phone_ms": phone["latency_ms"]["mean"] if phone else None,
             "size_kb": exp["files"]["model.tflite"]["bytes"] / 1024,
