@@ -57,7 +57,8 @@ def channel_attention(x, name, reduction=4):
     """
     channels = x.shape[-1]
     g = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_mean")(x)
-    g = conv(g, max(4, channels // reduction), 1, f"{name}_squeeze", activation="relu")
+    squeezed = 4 * max(1, round(channels / reduction / 4))  # a multiple of 4, like every other width
+    g = conv(g, squeezed, 1, f"{name}_squeeze", activation="relu")
     g = conv(g, channels, 1, f"{name}_excite", activation="sigmoid")
     return keras.layers.Multiply(name=f"{name}_gate")([x, g])
 
