@@ -157,3 +157,16 @@ def test_mixed_precision_float_stage_then_float32_qat(pair_tree, tmp_path):
     assert np.isfinite(summary["best_val_psnr"]) and np.isfinite(summary["qat_best_val_psnr"])
     import tf_keras as keras
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the float stage
+
+
+@pytest.mark.slow
+def test_perceptual_loss_with_local_weights_file(tmp_path):
+    """The VGG19 path runs end to end from a local .h5 (random weights here: no ImageNet download)."""
+    import tf_keras as keras
+    path = str(tmp_path / "vgg19_notop.h5")
+    keras.applications.VGG19(include_top=False, weights=None).save_weights(path)
+    loss = losses.build_loss(config_mod.resolve({"perceptual_weight": 0.1, "vgg_weights": path}))
+    a = tf.random.stateless_uniform((2, 32, 32, 3), [0, 1])
+    total, parts = loss(a, tf.random.stateless_uniform((2, 32, 32, 3), [2, 3]))
+    assert total.shape == (2,) and float(tf.reduce_min(parts["perceptual"])) > 0
+    assert float(tf.reduce_max(loss(a, a)[1]["perceptual"])) == 0.0
