@@ -14,6 +14,7 @@ from benchmarks.errors import BenchError
 from benchmarks.parse import parse_benchmark_output
 from benchmarks.score import DEFAULT_BUDGET_MS, budget_verdict, challenge_score, parse_budget
 from data.atomic import write_text
+from tflite_export.cli import parse_shape
 
 _DEFAULT_COUNTS = {"desktop": (20, 3), "desktop-gpu": (20, 3), "adb": (50, 5)}
 _ADB_ONLY = {"serial": "--serial", "binary": "--binary", "processor": "--gpu/--cpu",
@@ -134,7 +135,7 @@ def _benchmark(args):
     runs, warmup = _DEFAULT_COUNTS[args.device]
     runs = runs if args.runs is None else args.runs
     warmup = warmup if args.warmup is None else args.warmup
-    input_shape = _parse_input_shape(args.input_shape)
+    input_shape = None if args.input_shape is None else parse_shape(args.input_shape, "--input-shape", BenchError)
     if args.device == "desktop":
         return bench_desktop(args.target, threads=args.threads, runs=runs, warmup=warmup,
                              input_shape=input_shape)
@@ -154,18 +155,6 @@ def _check_device_flags(args):
             raise BenchError(f"{given[0]} only applies to --device adb")
     if args.device == "desktop-gpu" and args.threads is not None:
         raise BenchError("--threads does not apply to --device desktop-gpu")
-
-
-def _parse_input_shape(text):
-    if text is None:
-        return None
-    try:
-        height, width = (int(part) for part in text.split(","))
-    except ValueError:
-        raise BenchError(f"--input-shape {text!r}: expected H,W such as 544,960") from None
-    if height < 1 or width < 1:
-        raise BenchError(f"--input-shape {text!r}: height and width must be positive")
-    return height, width
 
 
 def _parse_log(args):

@@ -33,6 +33,7 @@ from isp import config as config_mod
 from isp import train
 from isp.cost import format_table, model_cost
 from isp.models import build, list_models, unet
+from tflite_export.cli import parse_shape
 from tflite_export.export import export
 
 DEFAULT_RUNS_DIR = os.path.join("runs", "zoo")
@@ -270,19 +271,11 @@ def _budget(args):
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _input_shape(text):
-    try:
-        height, width = (int(part) for part in text.split(","))
-    except ValueError:
-        raise BenchError(f"--input-shape {text!r}: expected H,W such as 544,960") from None
-    return height, width
-
-
 def run(args):
     """Run the zoo from parsed args, print the table, write --out; returns the zoo dict."""
     models = args.models.split(",") if args.models else list_models()
     zoo = run_zoo(models, args.runs_dir, _budget(args), args.config, args.rounds, args.runs, args.warmup,
-                  args.threads, _input_shape(args.input_shape), not args.no_progress)
+                  args.threads, parse_shape(args.input_shape, "--input-shape", BenchError), not args.no_progress)
     out = args.out or os.path.join(args.runs_dir, "zoo.md")
     write_outputs(zoo, out)
     print(format_markdown(zoo))

@@ -23,9 +23,7 @@ def add_profile_arguments(parser):
 
 def profile_from_args(args):
     """SensorProfile from the flags added by `add_profile_arguments`."""
-    black = tuple(float(v) for v in str(args.black_level).split(","))
-    return sensor.SensorProfile(cfa=args.cfa, channel_order=tuple(args.channel_order.split(",")),
-                                black_level=black, white_level=args.white_level)
+    return sensor.profile_from_text(args.cfa, args.channel_order, args.black_level, args.white_level)
 
 
 def run_check(args):

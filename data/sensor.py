@@ -71,6 +71,17 @@ class SensorProfile:
 CHALLENGE_PROFILE = SensorProfile()
 
 
+def profile_from_text(cfa, channel_order, black_level, white_level):
+    """SensorProfile from command-line/config text: channel_order "B,Gb,R,Gr", black_level "0" or
+    "62,60,58,61" (DataError for a non-number)."""
+    try:
+        black = tuple(float(v) for v in str(black_level).split(","))
+    except ValueError:
+        raise DataError(f"black level {black_level!r}: expected one number or 4 comma-separated numbers") from None
+    return SensorProfile(cfa=cfa, channel_order=tuple(channel_order.split(",")), black_level=black,
+                         white_level=white_level)
+
+
 def pack(mosaic, profile=CHALLENGE_PROFILE):
     """Bayer mosaic [H, W] (any dtype, H and W even) -> packed [H/2, W/2, 4], same dtype."""
     if mosaic.ndim != 2:

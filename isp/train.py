@@ -35,9 +35,7 @@ QAT_CALIBRATION_BATCHES = 16
 
 def profile_of(config):
     """SensorProfile described by a TrainConfig's cfa/channel_order/black_level/white_level."""
-    black = tuple(float(v) for v in str(config.black_level).split(","))
-    return sensor.SensorProfile(cfa=config.cfa, channel_order=tuple(config.channel_order.split(",")),
-                                black_level=black, white_level=config.white_level)
+    return sensor.profile_from_text(config.cfa, config.channel_order, config.black_level, config.white_level)
 
 
 def dataset_root(config):

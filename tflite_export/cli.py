@@ -6,12 +6,15 @@ from isp.models import build, list_models
 from tflite_export import convert, evaluate_cli, export, gpu_check
 
 
-def parse_shape(text):
-    """'544,960' -> (544, 960): the packed input height and width."""
+def parse_shape(text, flag="--shape", error=export.ExportError):
+    """'544,960' -> (544, 960): a packed input height and width given as flag `flag`; a malformed
+    value raises `error` (the calling package's user-error type)."""
     try:
         h, w = (int(v) for v in text.split(","))
     except ValueError:
-        raise export.ExportError(f"shape must be H,W (packed input size, e.g. 544,960), got {text!r}") from None
+        raise error(f"{flag} {text!r}: expected H,W (packed input size) such as 544,960") from None
+    if h < 1 or w < 1:
+        raise error(f"{flag} {text!r}: height and width must be positive")
     return h, w
 
 

@@ -49,12 +49,11 @@ def load_model(run_dir, recipe, input_shape=(None, None, 4)):
     return model, config
 
 
-def representative_inputs(config, count, shape):
+def representative_inputs(pairs, profile, count, shape):
     """`count` calibration inputs [1, h, w, 4] float32 in [0, 1] for `shape` = (h, w), built from
-    real training images: each is a grid of consecutive real patches (a UltraISP patch is only
-    128x128 packed, smaller than a Full HD input), cropped to `shape`."""
-    pairs = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed)["train"]
-    images = pipeline.decode_pairs(pairs, profile_of(config)).repeat().as_numpy_iterator()
+    the real training `pairs`: each is a grid of consecutive real patches (a UltraISP patch is
+    only 128x128 packed, smaller than a Full HD input), cropped to `shape`."""
+    images = pipeline.decode_pairs(pairs, profile).repeat().as_numpy_iterator()
     first = next(images)[0]
     ph, pw = min(first.shape[0], shape[0]), min(first.shape[1], shape[1])
     rows, cols = -(-shape[0] // ph), -(-shape[1] // pw)
@@ -72,7 +71,9 @@ def export(source, recipe, out_dir, io_type="float", fixed_shape=CHALLENGE_SHAPE
         raise ExportError(f"unknown recipe {recipe!r}; use one of {', '.join(convert.RECIPES)}")
     run_dir = find_run(source)
     model, config = load_model(run_dir, recipe)
-    rep = representative_inputs(config, rep_count, fixed_shape) if recipe == "int8" else None
+    splits = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed)
+    profile = profile_of(config)
+    rep = representative_inputs(splits["train"], profile, rep_count, fixed_shape) if recipe == "int8" else None
     report = {"run_dir": run_dir, "model": config.model, "recipe": recipe, "io_type": io_type, "files": {}}
     for name, shape in (("model.tflite", (*fixed_shape, 4)), ("model_none.tflite", (None, None, 4))):
         started = time.time()
@@ -85,10 +86,9 @@ def export(source, recipe, out_dir, io_type="float", fixed_shape=CHALLENGE_SHAPE
             "bytes": len(flatbuffer), "convert_seconds": round(time.time() - started, 2),
             "ops": sorted(convert.op_names(flatbuffer)), "gpu_delegate": gpu.summary}
     if check_fidelity:
-        val = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed).get("val", [])
         report["fidelity"] = fidelity.check_fidelity(
-            TFLiteModel(os.path.join(out_dir, "model_none.tflite")), model, val[:val_images or None],
-            profile_of(config), recipe, progress)
+            TFLiteModel(os.path.join(out_dir, "model_none.tflite")), model, splits.get("val", [])[:val_images or None],
+            profile, recipe, progress)
     write_text(os.path.join(out_dir, "export.json"), json.dumps(report, indent=2, default=_plain))
     return report
 
