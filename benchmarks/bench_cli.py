@@ -11,7 +11,7 @@ import json
 from benchmarks.adb import BINARY_ENV, WHERE_BINARY, bench_adb
 from benchmarks.desktop import FULL_HD_INPUT, bench_desktop, bench_desktop_gpu
 from benchmarks.errors import BenchError
-from benchmarks.parse import parse_benchmark_output
+from benchmarks.parse import parse_benchmark_output, require_timings
 from benchmarks.score import DEFAULT_BUDGET_MS, budget_verdict, challenge_score, parse_budget
 from data.atomic import write_text
 from tflite_export.cli import parse_shape
@@ -165,9 +165,7 @@ def _parse_log(args):
             parsed = parse_benchmark_output(f.read())
     except OSError as exc:
         raise BenchError(f"cannot read {args.logfile}: {exc.strerror}; check the path") from None
-    if all(value is None for key, value in parsed.items() if key != "format"):
-        raise BenchError(f"{args.logfile} holds no benchmark_model results; save the tool's full "
-                         "stdout+stderr (e.g. `adb shell ... > log.txt 2>&1`)")
+    require_timings(parsed, args.logfile)
     text = json.dumps(parsed, indent=2)
     print(text)
     if args.json:

@@ -1,6 +1,7 @@
 import argparse
 import json
 import os
+import re
 
 import pytest
 
@@ -63,7 +64,49 @@ EXPECTED = {
     "crash_require_full_delegation.txt": dict(
         delegation="partial", gpu_ops=47, cpu_ops=1,
         unsupported_ops=[{"op": "ARG_MAX", "reason": "Operation is not supported."}]),
+    "pre2019_profiler_timings.txt": dict(
+        init_us=38467, first_us=79449, warmup_avg_us=83235, avg_us=79760.9, min_us=77385, max_us=88213,
+        std_us=1929),
+    "pre2019_no_stats.txt": dict(
+        init_us=9933, first_us=66753, warmup_avg_us=76605.9, avg_us=66767.6, min_us=66699, max_us=66838,
+        std_us=39),
+    "litert_loose_lines.txt": dict(
+        init_us=23744730, first_us=7441040, warmup_avg_us=7441040, avg_us=7430200, min_us=7416400,
+        max_us=7448860, std_us=9920, mem_init_mb=6391.74, mem_overall_mb=6391.74),
+    "litert_us_and_s_units.txt": dict(
+        init_us=1250000, first_us=930.4, warmup_avg_us=812, avg_us=790.25, min_us=771.5, max_us=820,
+        mem_init_mb=4.1, mem_overall_mb=9.8, peak_mb=12.5),
+    "absl_prefixed.txt": dict(
+        init_us=421500, first_us=61022, warmup_avg_us=42811.4, avg_us=41410.6, min_us=40640, max_us=43980,
+        std_us=611, median_us=41288, p5_us=40710, p95_us=42911, mem_init_mb=99.5, mem_overall_mb=104.25,
+        delegation="full"),
+    "no_gpu_ops.txt": dict(
+        init_us=35100, first_us=25611, warmup_avg_us=23470.2, avg_us=23402.9, min_us=23101, max_us=24802,
+        std_us=288, median_us=23351, p5_us=23130, p95_us=23990, mem_init_mb=12.5, mem_overall_mb=20.75,
+        delegation="none", gpu_ops=0, cpu_ops=65,
+        unsupported_ops=[{"op": op, "reason": "OP is supported, but tensor type/shape isn't compatible."}
+                         for op in ("ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED",
+                                    "SOFTMAX")]),
+    "gather_blank_line.txt": dict(
+        init_us=812400, first_us=120311, warmup_avg_us=95022.1, avg_us=88610.5, min_us=87433, max_us=93002,
+        std_us=1002, median_us=88433, p5_us=87610, p95_us=90876, delegation="partial", gpu_ops=301, cpu_ops=17,
+        unsupported_ops=[{"op": "CAST", "reason": "Tensor type(INT64) is not supported."},
+                         {"op": "DEQUANTIZE", "reason": ""},
+                         {"op": "GATHER", "reason": "Only support 1D indices"},
+                         {"op": "MUL", "reason": "MUL requires one tensor that not less than second in all "
+                                                 "dimensions."},
+                         {"op": "GATHER", "reason": "Only accept INT32 indices"}]),
+    "repeat_count_prefix.txt": dict(
+        delegation="partial", gpu_ops=351, cpu_ops=1084,
+        unsupported_ops=[{"op": "GATHER", "reason": "Operation is not supported."}]),
+    "avg_nan_zero_runs.txt": dict(
+        init_us=15300, first_us=131020, warmup_avg_us=123100, mem_init_mb=3.5, mem_overall_mb=9.25),
+    "failed_after_timings.txt": dict(
+        init_us=402200, first_us=60120, warmup_avg_us=40110.2, avg_us=38566.3, min_us=38010, max_us=41102,
+        std_us=602, median_us=38470, p5_us=38040, p95_us=39901, delegation="full"),
 }
+FAILURES = {"crash_require_full_delegation.txt": "Disallowed CPU fallback detected",
+            "failed_after_timings.txt": "Failed to write the output tensors to /sdcard/out.bin: Permission denied"}
 
 
 def read_fixture(name):
@@ -78,7 +121,7 @@ def test_every_fixture_has_expectations():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_values(name):
     parsed = parse_benchmark_output(read_fixture(name))
-    assert set(parsed) == set(RESULT_KEYS) | {"op_profile", "format"}
+    assert set(parsed) == set(RESULT_KEYS) | {"op_profile", "format", "failure"}
     expected = dict.fromkeys(RESULT_KEYS)
     expected.update(EXPECTED[name])
     for key in RESULT_KEYS:
@@ -87,6 +130,13 @@ def test_fixture_values(name):
         else:
             assert parsed[key] == expected[key], key
     assert parsed["format"] == ("litert" if name.startswith("litert") else "classic")
+    assert parsed["failure"] == FAILURES.get(name)
+
+
+def test_fixtures_name_their_source():
+    for name in EXPECTED:
+        if not name.startswith(("classic_", "logcat_", "litert_block", "desktop_", "crash_")):
+            assert read_fixture(name).startswith("# "), name
 
 
 def test_result_is_json_serialisable():
@@ -129,6 +179,9 @@ def test_no_op_profile_without_profiling_tables():
     "07-08 15:33:55.790 I/tflite  ( 5395): count=50 avg=1",
     "05-31 10:38:42.607 22206 22206 E tflite  : count=50 avg=1",
     "INFO: [./litert/tools/benchmark_litert_model.h:88] count=50 avg=1\r",
+    "I1130 12:00:00.000000    1234 benchmark_model.cc:110] count=50 avg=1",
+    "E0000 engine.cc:807] count=50 avg=1",
+    "2017-11-27 08:56:35.518009: I tensorflow/tools/benchmark/benchmark_model.cc:324] count=50 avg=1",
 ])
 def test_clean_line_strips_every_prefix(raw):
     assert clean_line(raw) == "count=50 avg=1"
@@ -166,6 +219,16 @@ def test_delegation_evidence(line, expected):
     assert parse_benchmark_output("INFO: " + line)["delegation"] == expected
 
 
+def test_nan_values_are_none_and_do_not_fake_an_all_equal_run():
+    parsed = parse_benchmark_output("count=50 first=41 curr=40 min=39 max=45 avg=nan std=-nan p5=39 median=40 p95=44")
+    assert (parsed["avg_us"], parsed["std_us"], parsed["min_us"], parsed["median_us"]) == (None, None, 39, 40)
+
+
+def test_litert_figures_without_unit_are_ms_and_memory_needs_mb():
+    parsed = parse_benchmark_output("Inference (avg):  2.5 (10 runs)\nPeak memory: 3 ms")
+    assert parsed["avg_us"] == 2500 and parsed["peak_mb"] is None and parsed["format"] == "litert"
+
+
 def test_unrelated_text_parses_to_nothing():
     parsed = parse_benchmark_output("hello\nworld count=3\n")
     assert all(parsed[key] is None for key in RESULT_KEYS) and parsed["op_profile"] is None
@@ -190,8 +253,22 @@ def test_cli_parse_rejects_a_file_without_results(tmp_path):
     log = tmp_path / "notes.txt"
     log.write_text("nothing to see\n")
     args = _cli_args("parse", str(log))
-    with pytest.raises(BenchError, match="no benchmark_model results"):
+    with pytest.raises(BenchError, match="holds no benchmark_model timings"):
         args.func(args)
+
+
+@pytest.mark.parametrize("name,message", [
+    ("failed_after_timings.txt", r"reported a failed run \(Failed to write the output tensors"),
+    ("crash_require_full_delegation.txt", r"reported a failed run \(Disallowed CPU fallback detected\)"),
+    ("avg_nan_zero_runs.txt", "holds no benchmark_model timings"),
+    ("repeat_count_prefix.txt", "holds no benchmark_model timings"),
+])
+def test_isp_bench_parse_exits_2_with_one_line(name, message, capsys):
+    from benchmarks.cli import main
+    assert main(["bench", "parse", os.path.join(FIXTURES, name)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and name in err
+    assert re.search(message, err)
 
 
 def test_cli_parse_needs_a_logfile():
