@@ -10,10 +10,8 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from data import dataset, image_io, sensor
+from data import dataset, image_io, levels, sensor
 from data.errors import DataError
-
-COMMON_WHITE_LEVELS = (1023, 4095, 16383, 65535)
 
 
 @dataclasses.dataclass
@@ -27,6 +25,7 @@ class CheckReport:
     raw_max: int = None
     fraction_above_white: float = 0.0
     fraction_below_black: float = 0.0
+    levels: dict = None  # data.levels.LevelEstimate.to_dict() of every readable RAW
     warnings: list = dataclasses.field(default_factory=list)
 
     @property
@@ -48,6 +47,7 @@ class _PairStats:
     pixels: int = 0
     above_white: int = 0
     below_black: int = 0
+    level_stats: levels.LevelStats = None
 
 
 def _inspect_pair(pair, profile):
@@ -71,14 +71,10 @@ def _inspect_pair(pair, profile):
             pair.rgb_path, f"wrong size ratio: target {rgb.shape[1]}x{rgb.shape[0]} but RAW mosaic "
                            f"{mosaic.shape[1]}x{mosaic.shape[0]}; the target must be 2x the packed RAW"))
     black = profile.black_per_channel().min()
+    even = mosaic[:mosaic.shape[0] // 2 * 2, :mosaic.shape[1] // 2 * 2]
     return _PairStats(problems, int(mosaic.min()), int(mosaic.max()), mosaic.size,
                       int(np.count_nonzero(mosaic > profile.white_level)),
-                      int(np.count_nonzero(mosaic < black)))
-
-
-def suggest_white_level(raw_max):
-    """Smallest common sensor white level (10/12/14/16-bit) that is >= raw_max."""
-    return next(level for level in COMMON_WHITE_LEVELS if level >= raw_max)
+                      int(np.count_nonzero(mosaic < black)), levels.LevelStats().add(sensor.pack(even, profile)))
 
 
 def check_dataset(root, profile=sensor.CHALLENGE_PROFILE, splits=None, workers=None, progress=True):
@@ -91,14 +87,23 @@ def check_dataset(root, profile=sensor.CHALLENGE_PROFILE, splits=None, workers=N
         report.pairs_per_split[split] = len(pairs)
         report.problems += problems
         all_pairs += pairs
-    stats = []
+    stats, level_stats = [], levels.LevelStats()
     with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
         jobs = pool.map(lambda p: _inspect_pair(p, profile), all_pairs)
         for result in tqdm(jobs, total=len(all_pairs), desc="checking pairs", unit="pair",
                            disable=not progress):
             report.problems += result.problems
+            if result.level_stats is not None:
+                level_stats.merge(result.level_stats)
+                result.level_stats = None  # merged: keep only the small per-pair counts
             stats.append(result)
     _summarize_values(report, [s for s in stats if s.pixels], profile)
+    if level_stats.pixels:
+        estimate = level_stats.estimate(profile.channel_order)
+        report.levels = estimate.to_dict()
+        warning = levels.floor_warning(estimate, profile)
+        if warning:
+            report.warnings.append(warning)
     return report
 
 
@@ -115,7 +120,7 @@ def _summarize_values(report, stats, profile):
         report.warnings.append(
             f"RAW values reach {report.raw_max}, above the white level {profile.white_level:g} "
             f"({report.fraction_above_white:.4%} of pixels clip); try --white-level "
-            f"{suggest_white_level(report.raw_max)}")
+            f"{levels.suggest_white_level(report.raw_max)}")
     if report.fraction_below_black > 0:
         report.warnings.append(
             f"{report.fraction_below_black:.4%} of RAW pixels sit below the black level "
@@ -132,6 +137,14 @@ def format_report(report):
     lines += [f"  {split:5s}: {n} pairs" for split, n in report.pairs_per_split.items()]
     if report.raw_max is not None:
         lines.append(f"  RAW values: min {report.raw_min}, max {report.raw_max}")
+    if report.levels is not None:
+        found = report.levels
+        black = ", ".join(f"{n} {b:.0f}" for n, b in zip(found["channel_order"], found["black"]))
+        peaks = ", ".join(f"{n} {m}{' (clips)' if s else ''}" for n, m, s in
+                          zip(found["channel_order"], found["maximum"], found["saturated"]))
+        lines.append(f"  estimated black level per channel: {black}  (--black-level auto)")
+        lines.append(f"  channel maxima: {peaks}; estimated white level {found['white_level']:g}  "
+                     "(--white-level auto)")
     lines += [f"warning: {w}" for w in report.warnings]
     if report.problems:
         lines.append(f"{len(report.problems)} bad file(s):")

@@ -1,7 +1,7 @@
 """`isp data ...` subcommands, plus the sensor-profile flags other commands reuse."""
 import json
 
-from data import check, sensor
+from data import check, dataset, levels, sensor
 
 
 def add_profile_arguments(parser):
@@ -14,21 +14,27 @@ def add_profile_arguments(parser):
                        help="order of the 4 packed channels, names R,Gb,Gr,B; Gb is the first green "
                             "of the cell in raster order (default %(default)s)")
     group.add_argument("--black-level", default="0",
-                       help="black level: one number or 4 comma-separated numbers in channel order "
+                       help="black level: one number, 4 comma-separated numbers in channel order, or "
+                            "'auto' (estimated from the data, where the command has data) (default %(default)s)")
+    group.add_argument("--white-level", default=f"{default.white_level:g}",
+                       help="raw value that maps to 1.0, or 'auto'; the challenge divides by 4*255=1020 "
                             "(default %(default)s)")
-    group.add_argument("--white-level", type=float, default=default.white_level,
-                       help="raw value that maps to 1.0; the challenge divides by 4*255=1020 "
-                            "(default %(default)g)")
 
 
-def profile_from_args(args):
-    """SensorProfile from the flags added by `add_profile_arguments`."""
-    return sensor.profile_from_text(args.cfa, args.channel_order, args.black_level, args.white_level)
+def profile_from_args(args, estimate=None):
+    """SensorProfile from the flags added by `add_profile_arguments`; `estimate` as in
+    `sensor.profile_from_text` resolves 'auto' levels."""
+    return sensor.profile_from_text(args.cfa, args.channel_order, args.black_level, args.white_level, estimate)
 
 
 def run_check(args):
     """Handler of `isp data check`: exit 0 when clean, 2 when any file is bad."""
-    report = check.check_dataset(args.root, profile_from_args(args), splits=args.split,
+    def estimate(layout):
+        pairs = [p for split in args.split or dataset.available_splits(args.root)
+                 for p in dataset.scan_split(args.root, split)[0]]
+        return levels.estimate_pairs(pairs, layout)
+
+    report = check.check_dataset(args.root, profile_from_args(args, estimate), splits=args.split,
                                  progress=not args.json)
     print(json.dumps(report.to_dict(), indent=2) if args.json else check.format_report(report))
     return 0 if report.clean else 2

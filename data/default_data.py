@@ -1,47 +1,107 @@
-"""The built-in default dataset: synthetic pairs from the colour photos bundled with scikit-image.
+"""The built-in default data: synthetic RAW/RGB pairs from every natural colour photo that ships
+inside the installed packages (scikit-image, matplotlib), so `isp` trains out of the box with no
+download.
 
-It lets `isp` train out of the box with no download. The folder is built in a temporary sibling
-and renamed into place in one step, so an interrupted or concurrent build never leaves a half
-dataset at the final path; when two processes race, the loser uses the winner's folder.
+Layout under the cache root (`default_data_root()`):
+    train/          TRAIN_PAIRS pairs of TRAIN_PATCH px from the training scenes, each with its own
+                    random camera matrix, white balance, brightness, noise, crop and flips
+    val/            VAL_PAIRS pairs of VAL_PATCH px from VAL_SCENES only (no scene is in both)
+    cross-sensor/   a dataset root of its own: val/ from the same VAL_SCENES through one fixed
+                    camera outside the training cameras, black level 64, 10-bit (white 1023);
+                    its synth.json holds that sensor profile
+The folder is built in a temporary sibling and renamed into place in one step, so an interrupted
+or concurrent build never leaves a half dataset at the final path; when two processes race, the
+loser uses the winner's folder.
 """
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+import cv2
+import matplotlib.cbook
+import numpy as np
 import skimage.data
 
 from data.errors import DataError
-from data.sensor import SensorProfile
-from data.synth import read_manifest, synthesize_dataset
+from data.sensor import CHALLENGE_PROFILE, SensorProfile
+from data.synth import SplitPlan, downscale_lossy, read_manifest, scene_of, synthesize_splits
+from data.unprocess import camera_ccm
 
 CACHE_ENV = "ISP_CACHE_DIR"
-FOLDER = "default-v1"  # bump when the synthesis changes, so old caches are not reused
-DEFAULT_COUNT = 360  # 324 train + 36 val pairs (76 MB); 3-6 s to build on 2 shared cores
-DEFAULT_PATCH = 256
+FOLDER = "default-v2"  # bump when the synthesis changes, so old caches are not reused
+TRAIN_PAIRS = 2400     # 2400 x 128 px pairs: 190 MB, about 10 s to build on 2 shared cores
+TRAIN_PATCH = 128      # packed 64 x 64: the default training crop
+VAL_PAIRS = 48
+VAL_PATCH = 256
+VAL_SCENES = ("skimage.data.chelsea", "matplotlib.grace_hopper")
+CROSS_SENSOR = "cross-sensor"
+# A fifth camera's XYZ -> camera matrix, not one of unprocess.XYZ2CAMS: 3 of the 9 entries of its
+# sRGB -> camera matrix lie outside the range of 20,000 training draws (tests check this).
+CROSS_SENSOR_XYZ2CAM = np.array([[0.6446, -0.0366, -0.0864],
+                                 [-0.4436, 1.2204, 0.2513],
+                                 [-0.0952, 0.2496, 0.6348]])
+CROSS_SENSOR_PROFILE = SensorProfile(cfa="RGGB", channel_order=CHALLENGE_PROFILE.channel_order,
+                                     black_level=(64.0,), white_level=1023.0)
 
 
 def default_data_root():
-    """Where the default dataset lives: $ISP_CACHE_DIR/default-v1, else ~/.cache/mobile-isp/default-v1."""
+    """Where the default dataset lives: $ISP_CACHE_DIR/default-v2, else ~/.cache/mobile-isp/default-v2."""
     cache = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mobile-isp"
     return Path(cache) / FOLDER
 
 
+def cross_sensor_root(root=None):
+    """The cross-sensor dataset root inside the default data (`root`, default `default_data_root()`)."""
+    return Path(root or default_data_root()) / CROSS_SENSOR
+
+
 def bundled_photos():
-    """Natural colour photos shipped inside scikit-image (PNG, no network): name -> uint8 [H, W, 3]."""
+    """Every natural colour photo shipped inside the installed packages (no network): name -> uint8
+    [H, W, 3]. Photos decoded from JPEG files are halved (`synth.downscale_lossy`); the two views of
+    the stereo motorcycle share one scene (`synth.scene_of`)."""
     left, right, _ = skimage.data.stereo_motorcycle()
+    hopper = cv2.cvtColor(cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))),
+                          cv2.COLOR_BGR2RGB)
     return {"skimage.data.astronaut": skimage.data.astronaut(),
-            "skimage.data.coffee": skimage.data.coffee(),
             "skimage.data.chelsea": skimage.data.chelsea(),
+            "skimage.data.coffee": skimage.data.coffee(),
             "skimage.data.stereo_motorcycle[left]": left,
-            "skimage.data.stereo_motorcycle[right]": right}
+            "skimage.data.stereo_motorcycle[right]": right,
+            "skimage.data.rocket": downscale_lossy(skimage.data.rocket()),
+            "skimage.data.hubble_deep_field": downscale_lossy(skimage.data.hubble_deep_field()),
+            "skimage.data.immunohistochemistry": skimage.data.immunohistochemistry(),
+            "skimage.data.retina": downscale_lossy(skimage.data.retina()),
+            "matplotlib.grace_hopper": downscale_lossy(hopper)}
 
 
-def _is_complete(root, count, patch, seed):
-    """True if `root` holds a finished default dataset built with these parameters."""
-    manifest = read_manifest(root)
-    return (manifest is not None and manifest.get("count") == count and manifest.get("patch") == patch
-            and manifest.get("seed") == seed and manifest.get("profile") == SensorProfile().to_dict())
+def default_plans():
+    """{dataset root relative to the default root: (SplitPlan per split, profile, fixed camera or None)}."""
+    names = list(bundled_photos())
+    val = tuple(n for n in names if scene_of(n) in VAL_SCENES)
+    train = tuple(n for n in names if scene_of(n) not in VAL_SCENES)
+    return {".": ({"train": SplitPlan(train, TRAIN_PAIRS, TRAIN_PATCH), "val": SplitPlan(val, VAL_PAIRS, VAL_PATCH)},
+                  CHALLENGE_PROFILE, None),
+            CROSS_SENSOR: ({"val": SplitPlan(val, VAL_PAIRS, VAL_PATCH)}, CROSS_SENSOR_PROFILE,
+                           camera_ccm(CROSS_SENSOR_XYZ2CAM))}
+
+
+def _expected(plans, seed):
+    """{relative root: the manifest fields that must match} for a complete build of `plans`."""
+    return {rel: {"seed": seed, "profile": profile.to_dict(),
+                  "pairs": {s: p.count for s, p in splits.items()},
+                  "patch": {s: p.patch for s, p in splits.items()},
+                  "sources": {s: list(p.names)[:p.count] for s, p in splits.items()}}
+            for rel, (splits, profile, _) in plans.items()}
+
+
+def _is_complete(root, expected):
+    """True if `root` holds a finished default dataset whose manifests match `expected`."""
+    for rel, fields in expected.items():
+        manifest = read_manifest(Path(root) / rel)
+        if manifest is None or any(manifest.get(k) != v for k, v in fields.items()):
+            return False
+    return True
 
 
 def _discard(folder):
@@ -54,25 +114,31 @@ def _discard(folder):
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def ensure_default_data(count=DEFAULT_COUNT, patch=DEFAULT_PATCH, seed=0, force=False, progress=True):
+def ensure_default_data(plans=None, seed=0, force=False, progress=True):
     """Return the root of the default dataset, building it first if absent, stale or `force`d.
 
-    The root holds `train/` and `val/` in the UltraISP layout (see data/synth.py).
+    plans: `default_plans()` unless given (tests pass smaller ones). The root holds `train/`,
+    `val/` and `cross-sensor/val/` in the UltraISP layout (see data/synth.py).
     """
+    plans = plans or default_plans()
+    expected = _expected(plans, seed)
     root = default_data_root()
-    if not force and _is_complete(root, count, patch, seed):
+    if not force and _is_complete(root, expected):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{root.name}.build-", dir=root.parent))
     try:
-        synthesize_dataset(bundled_photos(), building, count, patch=patch, seed=seed, progress=progress)
-        if force or (root.exists() and not _is_complete(root, count, patch, seed)):
+        photos = bundled_photos()
+        for rel, (splits, profile, camera) in plans.items():
+            synthesize_splits(photos, building / rel, splits, seed=seed, profile=profile, rgb2cam=camera,
+                              progress=progress)
+        if force or (root.exists() and not _is_complete(root, expected)):
             _discard(root)
         try:
             os.rename(building, root)
         except OSError:
             # Another process finished first; its folder is as good as ours.
-            if not _is_complete(root, count, patch, seed):
+            if not _is_complete(root, expected):
                 raise DataError(f"{root}: could not replace the default dataset (in use by another "
                                 "process?); retry, or delete the folder") from None
     finally:
@@ -90,8 +156,10 @@ def add_command(data_subparsers):
     """Register `prepare-default` under the `isp data` group."""
     parser = data_subparsers.add_parser(
         "prepare-default", help="build the built-in default dataset and print its path",
-        description="Synthesise the built-in default dataset (RAW/RGB pairs unprocessed from the colour "
-                    f"photos bundled with scikit-image) into ${CACHE_ENV} (default ~/.cache/mobile-isp) "
-                    "and print its path. Does nothing when it is already complete.")
+        description="Synthesise the built-in default dataset (RAW/RGB pairs unprocessed from the natural "
+                    "colour photos bundled with scikit-image and matplotlib; train and val from different "
+                    "scenes, plus a cross-sensor val) into "
+                    f"${CACHE_ENV} (default ~/.cache/mobile-isp) and print its path. Does nothing when it "
+                    "is already complete.")
     parser.add_argument("--force", action="store_true", help="rebuild even if a complete copy exists")
     parser.set_defaults(func=_handler)

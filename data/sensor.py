@@ -71,15 +71,37 @@ class SensorProfile:
 CHALLENGE_PROFILE = SensorProfile()
 
 
-def profile_from_text(cfa, channel_order, black_level, white_level):
-    """SensorProfile from command-line/config text: channel_order "B,Gb,R,Gr", black_level "0" or
-    "62,60,58,61" (DataError for a non-number)."""
+AUTO = "auto"
+
+
+def profile_from_text(cfa, channel_order, black_level, white_level, estimate=None):
+    """SensorProfile from command-line/config text: channel_order "B,Gb,R,Gr", black_level "0",
+    "62,60,58,61" or "auto", white_level "1020" or "auto" (DataError for anything else).
+
+    `estimate(layout) -> data.levels.LevelEstimate` is called (once) when a level is "auto", with a
+    profile that has the CFA and channel order; without it "auto" is an error.
+    """
+    order = tuple(str(channel_order).split(","))
+    texts = {"black": str(black_level).strip().lower(), "white": str(white_level).strip().lower()}
+    if AUTO in texts.values():
+        if estimate is None:
+            raise DataError("--black-level/--white-level auto needs RAW data to estimate from, and this "
+                            "command has none; give the levels as numbers")
+        found = estimate(SensorProfile(cfa=cfa, channel_order=order))
+        if texts["black"] == AUTO:
+            texts["black"] = found.black_text()
+        if texts["white"] == AUTO:
+            texts["white"] = f"{found.white_level():g}"
     try:
-        black = tuple(float(v) for v in str(black_level).split(","))
+        black = tuple(float(v) for v in texts["black"].split(","))
     except ValueError:
-        raise DataError(f"black level {black_level!r}: expected one number or 4 comma-separated numbers") from None
-    return SensorProfile(cfa=cfa, channel_order=tuple(channel_order.split(",")), black_level=black,
-                         white_level=white_level)
+        raise DataError(f"black level {black_level!r}: expected one number, 4 comma-separated numbers "
+                        "or auto") from None
+    try:
+        white = float(texts["white"])
+    except ValueError:
+        raise DataError(f"white level {white_level!r}: expected a number or auto") from None
+    return SensorProfile(cfa=cfa, channel_order=order, black_level=black, white_level=white)
 
 
 def pack(mosaic, profile=CHALLENGE_PROFILE):

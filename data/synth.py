@@ -5,9 +5,10 @@ unprocessing (data/unprocess.py); `<out>/<split>/fujifilm/<i>.png` holds the 8-b
 came from (the target). Indices start at 0 in each split. `<out>/synth.json` is written last:
 a folder without it is incomplete.
 
-Splits are photo-disjoint: every photo feeds exactly one split, so validation crops never show
-a scene seen in training.
+Splits are scene-disjoint: every photo (and every view of one scene, see `scene_of`) feeds exactly
+one split, so validation crops never show a scene seen in training.
 """
+import dataclasses
 import json
 import logging
 import math
@@ -59,10 +60,17 @@ def _read_photo(path):
         image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
     image = _as_float_rgb(image, path)
     if image is not None and path.suffix.lower() in LOSSY_SUFFIXES:
-        # Halve lossy sources: block artefacts and chroma subsampling shrink below one pixel.
-        h, w, _ = image.shape
-        image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        image = downscale_lossy(image)
     return image
+
+
+def downscale_lossy(image):
+    """Halve a photo decoded from a lossy (JPEG) file: [H, W, C] -> [H/2, W/2, C], same dtype.
+
+    Block artefacts and chroma subsampling shrink below one pixel, so the target is clean.
+    """
+    h, w = image.shape[:2]
+    return cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
 
 
 class _PhotoSource:
@@ -123,7 +131,12 @@ def _usable_photos(source, patch):
     return usable
 
 
-def _make_pair(photo, rng, patch, profile):
+def scene_of(name):
+    """The scene a photo shows: its name without a trailing "[...]" view tag (stereo pairs share one)."""
+    return name.split("[", 1)[0]
+
+
+def _make_pair(photo, rng, patch, profile, rgb2cam=None):
     """Random flipped crop of RGB [H, W, 3] -> (uint16 mosaic [P, P], uint8 RGB [P, P, 3]), P = patch."""
     h, w, _ = photo.shape
     top = rng.integers(0, h - patch + 1)
@@ -135,17 +148,80 @@ def _make_pair(photo, rng, patch, profile):
         crop = crop[::-1]
     # The target is the 8-bit photo; the RAW is unprocessed from exactly those pixels.
     target = to_uint8(crop)
-    raw = unprocess_to_raw(target.astype(np.float32) / 255.0, rng, profile)
+    raw = unprocess_to_raw(target.astype(np.float32) / 255.0, rng, profile, rgb2cam=rgb2cam)
     return raw, target
 
 
+@dataclasses.dataclass(frozen=True)
+class SplitPlan:
+    """What one split of a synthetic dataset holds: `count` pairs of `patch` x `patch` pixels cut
+    from the photos `names` (pair i from photo i mod len(names))."""
+
+    names: tuple
+    count: int
+    patch: int
+
+
+def assign_by_scene(names, fractions, seed):
+    """{split: [photo names]}: whole scenes (see `scene_of`) shared among splits by `fractions`, so
+    no scene appears in two splits. Deterministic for a seed; DataError if there are too few scenes."""
+    scenes = sorted({scene_of(n) for n in names})
+    order = np.random.default_rng(seed).permutation(len(scenes))
+    sizes = _split_sizes(len(scenes), fractions, "scenes")
+    assignment, start = {}, 0
+    for split in fractions:
+        chosen = {scenes[k] for k in order[start:start + sizes[split]]}
+        start += sizes[split]
+        assignment[split] = [n for n in names if scene_of(n) in chosen]
+    return assignment
+
+
+def synthesize_splits(photos, out_root, plans, seed=0, profile=SensorProfile(), rgb2cam=None, progress=True):
+    """Write the splits `plans` = {split: SplitPlan} into `out_root`; returns the manifest dict.
+
+    photos: as for `synthesize_dataset`. Every pair draws its own crop, flips, gains, noise and
+    (unless `rgb2cam` fixes one camera [3, 3]) camera matrix from a generator seeded by
+    (seed, split, index): deterministic byte for byte, and no two pairs share a camera.
+    """
+    out_root = Path(out_root)
+    if out_root.exists() and any(out_root.iterdir()):
+        raise DataError(f"{out_root}: output folder is not empty; choose a new --out or delete it")
+    source = _PhotoSource(photos)
+    for split, plan in plans.items():
+        if plan.patch < 2 or plan.patch % 2:
+            raise DataError(f"patch must be a positive even number of pixels, got {plan.patch}")
+        unknown = set(plan.names) - set(source.names())
+        if unknown or not plan.names:
+            raise DataError(f"split {split!r}: no photos, or unknown photos {sorted(unknown)}")
+    total = sum(plan.count for plan in plans.values())
+    with tqdm(total=total, desc="synth", unit="pair", disable=not progress) as bar:
+        for split_index, (split, plan) in enumerate(plans.items()):
+            names = list(plan.names)[:plan.count]
+            for slot, name in enumerate(names):
+                photo = source.load(name)
+                for i in range(slot, plan.count, len(names)):
+                    rng = np.random.default_rng([seed, split_index, i])
+                    raw, target = _make_pair(photo, rng, plan.patch, profile, rgb2cam)
+                    write_png(out_root / split / RAW_DIR / f"{i}.png", raw)
+                    write_png(out_root / split / RGB_DIR / f"{i}.png", target)
+                    bar.update(1)
+    manifest = {"format": 2, "seed": seed, "profile": profile.to_dict(),
+                "camera": "random per pair" if rgb2cam is None else np.asarray(rgb2cam).round(6).tolist(),
+                "pairs": {split: plan.count for split, plan in plans.items()},
+                "patch": {split: plan.patch for split, plan in plans.items()},
+                "sources": {split: list(plan.names)[:plan.count] for split, plan in plans.items()}}
+    write_text(out_root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
 def synthesize_dataset(photos, out_root, count, patch=256, seed=0, splits=None,
-                       profile=SensorProfile(), progress=True):
+                       profile=SensorProfile(), rgb2cam=None, progress=True):
     """Write `count` synthetic pairs from `photos` into `out_root`; returns the manifest dict.
 
     photos: a folder of .jpg/.jpeg/.png/.tif files, a list of RGB arrays [H, W, 3] (float in
     [0, 1], or uint8/uint16), or a dict name -> array. splits: name -> fraction of pairs and of
-    photos (default {"train": 0.9, "val": 0.1}). Deterministic for a seed, byte for byte.
+    scenes (default {"train": 0.9, "val": 0.1}); splits never share a scene. `rgb2cam`: one fixed
+    camera [3, 3] for every pair (default: a random camera per pair). Deterministic for a seed.
     """
     splits = dict(splits or {"train": 0.9, "val": 0.1})
     if patch < 2 or patch % 2:
@@ -155,33 +231,15 @@ def synthesize_dataset(photos, out_root, count, patch=256, seed=0, splits=None,
     out_root = Path(out_root)
     if out_root.exists() and any(out_root.iterdir()):
         raise DataError(f"{out_root}: output folder is not empty; choose a new --out or delete it")
-    source = _PhotoSource(photos)
-    usable = _usable_photos(source, patch)
+    usable = _usable_photos(_PhotoSource(photos), patch)
     if not usable:
         raise DataError(f"no usable photo: every photo is grey or smaller than {patch}x{patch}; "
                         "add larger colour photos or lower --patch")
-    order = np.random.default_rng(seed).permutation(len(usable))
-    photo_counts = _split_sizes(len(usable), splits, "photos")
+    assignment = assign_by_scene(usable, splits, seed)
     pair_counts = _split_sizes(count, splits, "pairs")
-    assignment, start = {}, 0
-    with tqdm(total=count, desc="synth", unit="pair", disable=not progress) as bar:
-        for split_index, split in enumerate(splits):
-            names = [usable[k] for k in order[start:start + photo_counts[split]]][:pair_counts[split]]
-            start += photo_counts[split]
-            assignment[split] = names
-            for slot, name in enumerate(names):
-                photo = source.load(name)
-                # Pair i of this split comes from photo i mod len(names), with its own generator.
-                for i in range(slot, pair_counts[split], len(names)):
-                    rng = np.random.default_rng([seed, split_index, i])
-                    raw, target = _make_pair(photo, rng, patch, profile)
-                    write_png(out_root / split / RAW_DIR / f"{i}.png", raw)
-                    write_png(out_root / split / RGB_DIR / f"{i}.png", target)
-                    bar.update(1)
-    manifest = {"format": 1, "seed": seed, "count": count, "patch": patch, "profile": profile.to_dict(),
-                "pairs": pair_counts, "sources": assignment}
-    write_text(out_root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    return manifest
+    plans = {split: SplitPlan(tuple(assignment[split]), pair_counts[split], patch)
+             for split in splits if pair_counts[split]}
+    return synthesize_splits(photos, out_root, plans, seed, profile, rgb2cam, progress)
 
 
 def read_manifest(root):

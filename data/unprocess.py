@@ -29,15 +29,19 @@ def _check_rgb(image):
         raise DataError(f"unprocessing needs an RGB image [H, W, 3], got shape {image.shape}")
 
 
+def camera_ccm(xyz2cam):
+    """XYZ -> camera matrix [3, 3] of one camera -> linear-sRGB -> camera matrix [3, 3], rows summing to 1."""
+    # Chain with sRGB -> XYZ to get sRGB -> camera.
+    rgb2cam = np.asarray(xyz2cam, np.float64) @ RGB2XYZ
+    # Normalise rows so that white stays white.
+    return (rgb2cam / rgb2cam.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 def random_ccm(rng):
     """Random linear-sRGB -> camera matrix [3, 3], rows summing to 1."""
     # A random convex combination of real cameras' XYZ -> camera matrices.
     weights = rng.uniform(1e-8, 1e8, size=(len(XYZ2CAMS), 1, 1))
-    xyz2cam = (XYZ2CAMS * weights).sum(axis=0) / weights.sum()
-    # Chain with sRGB -> XYZ to get sRGB -> camera.
-    rgb2cam = xyz2cam @ RGB2XYZ
-    # Normalise rows so that white stays white.
-    return (rgb2cam / rgb2cam.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return camera_ccm((XYZ2CAMS * weights).sum(axis=0) / weights.sum())
 
 
 def random_gains(rng):
@@ -107,16 +111,17 @@ def add_noise(rng, image, shot_noise=0.01, read_noise=0.0005):
     return (image + noise).astype(np.float32)
 
 
-def unprocess_to_raw(rgb, rng, profile, noise=True):
+def unprocess_to_raw(rgb, rng, profile, noise=True, rgb2cam=None):
     """sRGB float [H, W, 3] in [0, 1] (H, W even) -> uint16 Bayer mosaic [H, W] in [0, white level].
 
     The mosaic follows `profile`'s CFA, carries its black level(s) and is quantised to its
-    white level, like a sensor dump on disk.
+    white level, like a sensor dump on disk. `rgb2cam`: a fixed linear-sRGB -> camera matrix
+    [3, 3] (one camera), or None for a random camera per call (`random_ccm`).
     """
     _check_rgb(rgb)
     if profile.white_level > np.iinfo(np.uint16).max:
         raise DataError(f"white level {profile.white_level} does not fit a uint16 RAW file")
-    rgb2cam = random_ccm(rng)
+    rgb2cam = random_ccm(rng) if rgb2cam is None else np.asarray(rgb2cam, np.float32)
     rgb_gain, red_gain, blue_gain = random_gains(rng)
     # Approximately invert the global tone map.
     image = inverse_smoothstep(np.asarray(rgb, np.float32))

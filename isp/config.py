@@ -45,8 +45,8 @@ class TrainConfig:
     strategy: str = "default"        # default | mirrored | multiworker
     cfa: str = "RGGB"
     channel_order: str = "B,Gb,R,Gr"
-    black_level: str = "0"
-    white_level: float = 1020.0
+    black_level: str = "0"           # or "auto": estimated from the training RAWs when the run starts
+    white_level: str = "1020"        # or "auto"
 
     def __post_init__(self):
         if self.strategy not in ("default", "mirrored", "multiworker"):
@@ -90,8 +90,9 @@ HELP = {
     "strategy": "tf.distribute strategy: default (one device), mirrored (all local GPUs), multiworker (TF_CONFIG)",
     "cfa": "sensor CFA pattern: RGGB, BGGR, GRBG or GBRG",
     "channel_order": "packed channel order, names R,Gb,Gr,B (Gb: first green of the cell in raster order)",
-    "black_level": "black level, one value or 4 comma-separated values in channel order",
-    "white_level": "raw value mapped to 1.0 (challenge: 1020)",
+    "black_level": "black level: one value, 4 comma-separated values in channel order, or 'auto' (estimated "
+                   "from the data)",
+    "white_level": "raw value mapped to 1.0 (challenge: 1020), or 'auto' (estimated from the data)",
 }
 
 

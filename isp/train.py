@@ -11,6 +11,7 @@ Run folder layout (runs/<name>/):
     logs/                         TensorBoard
 """
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from data import dataset, pipeline, sensor
+from data import dataset, levels, pipeline, sensor
 from data.atomic import atomic_path, write_text
 from isp import config as config_mod
 from isp import losses, metrics, qat
@@ -33,9 +34,33 @@ BEST_WEIGHTS = {"float": "best.weights.h5", "qat": "qat.weights.h5"}
 QAT_CALIBRATION_BATCHES = 16
 
 
-def profile_of(config):
-    """SensorProfile described by a TrainConfig's cfa/channel_order/black_level/white_level."""
-    return sensor.profile_from_text(config.cfa, config.channel_order, config.black_level, config.white_level)
+def profile_of(config, pairs=None):
+    """SensorProfile described by a TrainConfig's cfa/channel_order/black_level/white_level; "auto"
+    levels are estimated from the RAW files of `pairs` (data/levels.py)."""
+    def estimate(layout):
+        if not pairs:
+            raise ISPError("--black-level/--white-level auto: no RAW pairs to estimate the levels from")
+        return levels.estimate_pairs(pairs, layout)
+    return sensor.profile_from_text(config.cfa, config.channel_order, config.black_level, config.white_level,
+                                    estimate)
+
+
+def resolve_levels(config):
+    """`config` with "auto" levels replaced by the numbers estimated from its training pairs (so the run
+    folder records what the model was trained with), printing them and any dark-floor warning."""
+    train_pairs = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed).get("train", [])
+    auto = sensor.AUTO in (str(config.black_level).lower(), str(config.white_level).lower())
+    profile = profile_of(config, train_pairs)
+    if auto:
+        config = dataclasses.replace(config, black_level=",".join(f"{b:g}" for b in profile.black_level),
+                                     white_level=f"{profile.white_level:g}")
+        print(f"auto levels from {min(len(train_pairs), levels.DEFAULT_MAX_PAIRS)} training RAWs: black "
+              f"{config.black_level}, white {config.white_level}")
+    elif train_pairs:
+        warning = levels.floor_warning(levels.estimate_pairs(train_pairs, profile, max_pairs=64), profile)
+        if warning:
+            print(f"warning: {warning}")
+    return config
 
 
 def dataset_root(config):
@@ -267,6 +292,7 @@ def new_run_dir(config):
 
 def train(config, progress=True):
     """Start a new run from a TrainConfig; returns the summary dict of Trainer.run()."""
+    config = resolve_levels(config)
     run_dir = new_run_dir(config)
     config_mod.save(config, os.path.join(run_dir, "config.yaml"))
     with sigterm_as_interrupt():

@@ -124,7 +124,7 @@ def test_layout_pairs_and_values(photo_dir, tmp_path):
             rgb = read_rgb(out / split / "fujifilm" / f"{i}.png")
             assert raw.shape == (64, 64) and raw.max() <= 1020
             assert rgb.shape == (64, 64, 3)
-    assert synth.read_manifest(out)["count"] == 10
+    assert synth.read_manifest(out)["pairs"] == {"train": 9, "val": 1}
 
 
 def test_same_seed_same_bytes_other_seed_differs(photo_dir, tmp_path):
@@ -162,7 +162,7 @@ def test_corrupt_photo_names_the_file(photo_dir, tmp_path):
 
 
 def test_too_few_photos_for_the_splits(tmp_path):
-    with pytest.raises(DataError, match="1 usable photos.*val-fraction"):
+    with pytest.raises(DataError, match="1 usable scenes.*val-fraction"):
         synth.synthesize_dataset([photo(0, 40, 40)], tmp_path, count=4, patch=32, progress=False)
 
 
@@ -188,9 +188,39 @@ def test_cli_synth(photo_dir, tmp_path, capsys):
     assert not (out / "val").exists()
 
 
+def test_views_of_one_scene_stay_in_one_split(tmp_path):
+    photos = {"a[left]": photo(0, 64, 64), "a[right]": photo(1, 64, 64), "b": photo(2, 64, 64),
+              "c": photo(3, 64, 64)}
+    for seed in range(6):
+        manifest = synth.synthesize_dataset(photos, tmp_path / str(seed), count=8, patch=32, seed=seed,
+                                            splits={"train": 0.5, "val": 0.5}, progress=False)
+        scenes = {split: {synth.scene_of(n) for n in names} for split, names in manifest["sources"].items()}
+        assert not scenes["train"] & scenes["val"]
+        assert any(set(names) >= {"a[left]", "a[right]"} for names in manifest["sources"].values())
+
+
+def test_fixed_camera_is_used_for_every_pair(tmp_path):
+    grey = np.full((64, 64, 3), 128, np.uint8)
+    identity = np.eye(3, dtype=np.float32)
+    manifest = synth.synthesize_splits({"grey": grey}, tmp_path, {"val": synth.SplitPlan(("grey",), 3, 32)},
+                                       rgb2cam=identity, progress=False)
+    assert manifest["camera"] == identity.tolist()
+    random_manifest = synth.synthesize_splits({"grey": grey}, tmp_path / "r",
+                                              {"val": synth.SplitPlan(("grey",), 3, 32)}, progress=False)
+    assert random_manifest["camera"] == "random per pair"
+
+
 # --- default dataset ----------------------------------------------------------------------------
 
-SMALL = {"count": 6, "patch": 64, "progress": False}
+def small_plans(train=4, val=2):
+    """Tiny default-data plans: the real photos and layout, few and small pairs."""
+    plans = default_data.default_plans()
+    return {rel: ({split: synth.SplitPlan(plan.names, train if split == "train" else val, 64)
+                   for split, plan in splits.items()}, profile, camera)
+            for rel, (splits, profile, camera) in plans.items()}
+
+
+SMALL = {"plans": small_plans(), "progress": False}
 
 
 @pytest.fixture
@@ -201,28 +231,29 @@ def cache(tmp_path, monkeypatch):
 
 def test_default_data_builds_once(cache):
     root = default_data.ensure_default_data(**SMALL)
-    assert root == cache / "default-v1"
+    assert root == cache / default_data.FOLDER
     assert len(os.listdir(root / "train" / "mediatek_raw")) + len(os.listdir(root / "val" / "fujifilm")) == 6
+    assert len(os.listdir(default_data.cross_sensor_root(root) / "val" / "mediatek_raw")) == 2
     stamp = os.stat(root / "synth.json").st_mtime_ns
     assert default_data.ensure_default_data(**SMALL) == root
     assert os.stat(root / "synth.json").st_mtime_ns == stamp
-    assert os.listdir(cache) == ["default-v1"]
+    assert os.listdir(cache) == [default_data.FOLDER]
 
 
 def test_default_data_force_rebuilds(cache):
     root = default_data.ensure_default_data(**SMALL)
     (root / "stale.txt").write_text("left over")
     assert default_data.ensure_default_data(force=True, **SMALL) == root
-    assert not (root / "stale.txt").exists() and synth.read_manifest(root)["count"] == 6
-    assert os.listdir(cache) == ["default-v1"]
+    assert not (root / "stale.txt").exists() and synth.read_manifest(root)["pairs"] == {"train": 4, "val": 2}
+    assert os.listdir(cache) == [default_data.FOLDER]
 
 
 def test_default_data_rebuilds_on_other_parameters(cache):
     default_data.ensure_default_data(**SMALL)
-    root = default_data.ensure_default_data(**{**SMALL, "count": 4})
-    assert synth.read_manifest(root)["count"] == 4
+    root = default_data.ensure_default_data(**{**SMALL, "plans": small_plans(train=2)})
+    assert synth.read_manifest(root)["pairs"] == {"train": 2, "val": 2}
     assert len(os.listdir(root / "train" / "fujifilm")) + len(os.listdir(root / "val" / "fujifilm")) == 4
-    assert os.listdir(cache) == ["default-v1"]
+    assert os.listdir(cache) == [default_data.FOLDER]
 
 
 def test_interrupted_build_leaves_nothing(cache, monkeypatch):
@@ -242,7 +273,7 @@ def test_interrupted_build_leaves_nothing(cache, monkeypatch):
 
 
 def test_losing_a_race_uses_the_winners_folder(cache, monkeypatch):
-    real_synthesize = default_data.synthesize_dataset
+    real_synthesize = default_data.synthesize_splits
     winner = []
 
     def synthesize_then_lose(*args, **kwargs):
@@ -252,10 +283,10 @@ def test_losing_a_race_uses_the_winners_folder(cache, monkeypatch):
             winner[0] = default_data.ensure_default_data(**SMALL)
         return manifest
 
-    monkeypatch.setattr(default_data, "synthesize_dataset", synthesize_then_lose)
+    monkeypatch.setattr(default_data, "synthesize_splits", synthesize_then_lose)
     root = default_data.ensure_default_data(**SMALL)
-    assert root == winner[0] and synth.read_manifest(root)["count"] == 6
-    assert os.listdir(cache) == ["default-v1"]
+    assert root == winner[0] and synth.read_manifest(root)["pairs"] == {"train": 4, "val": 2}
+    assert os.listdir(cache) == [default_data.FOLDER]
 
 
 def test_cli_prepare_default(cache, monkeypatch, capsys):
@@ -265,4 +296,30 @@ def test_cli_prepare_default(cache, monkeypatch, capsys):
     default_data.add_command(parser.add_subparsers())
     args = parser.parse_args(["prepare-default"])
     assert args.func(args) == 0
-    assert capsys.readouterr().out.strip() == str(cache / "default-v1")
+    assert capsys.readouterr().out.strip() == str(cache / default_data.FOLDER)
+
+
+# --- what the default data is made of -----------------------------------------------------------
+
+def test_default_photos_are_colour_and_split_by_scene():
+    photos = default_data.bundled_photos()
+    assert len({synth.scene_of(n) for n in photos}) >= 9
+    assert all(p.ndim == 3 and p.shape[-1] == 3 and p.dtype == np.uint8 for p in photos.values())
+    splits, _, _ = default_data.default_plans()["."]
+    train_scenes = {synth.scene_of(n) for n in splits["train"].names}
+    val_scenes = {synth.scene_of(n) for n in splits["val"].names}
+    assert val_scenes == set(default_data.VAL_SCENES) and not train_scenes & val_scenes
+    assert train_scenes | val_scenes == {synth.scene_of(n) for n in photos}
+
+
+def test_cross_sensor_camera_and_levels_are_outside_the_training_distribution():
+    rng = np.random.default_rng(0)
+    draws = np.stack([unprocess.random_ccm(rng) for _ in range(20000)])
+    camera = unprocess.camera_ccm(default_data.CROSS_SENSOR_XYZ2CAM)
+    outside = (camera < draws.min(axis=0)) | (camera > draws.max(axis=0))
+    assert outside.sum() >= 3
+    _, profile, fixed = default_data.default_plans()[default_data.CROSS_SENSOR]
+    np.testing.assert_allclose(fixed, camera)
+    train_profile = default_data.default_plans()["."][1]
+    assert profile.black_level != train_profile.black_level and min(profile.black_level) >= 32
+    assert profile.white_level == 1023 != train_profile.white_level

@@ -8,13 +8,14 @@ import argparse
 import dataclasses
 import os
 
-from data import dataset, image_io, sensor
+from data import dataset, image_io, levels, sensor
 from data.camera_raw import read_camera_raw
 from isp import config as config_mod
 from isp.classic import classic_isp, gray_world_gains
 from isp.evaluate import evaluate, format_summary
 from isp.inference import DEFAULT_OVERLAP, DEFAULT_TILE, process_frame, rgb_to_uint8
 from isp.train import BEST_WEIGHTS, dataset_root, profile_of
+from tflite_export import conventions
 from tflite_export.errors import ExportError
 from tflite_export.export import find_run, load_model
 from tflite_export.runtime import TFLiteModel
@@ -31,6 +32,7 @@ class Predictor:
     fixed_shape: (h, w) of a fixed-shape .tflite, else None. config: the TrainConfig that gives the
     sensor profile and default dataset (the run's, else defaults). home: default output folder
     base. classic: the classical ISP (its white balance is global: `process` computes it per frame).
+    ranges: (input_range, output_range) a .tflite is run with (tflite_export.conventions), else None.
     """
 
     run: object
@@ -39,6 +41,7 @@ class Predictor:
     home: str
     fixed_shape: tuple = None
     classic: bool = False
+    ranges: tuple = None
 
     def predict(self, raw):
         """raw [1, h, w, 4] -> rgb [1, 2h, 2w, 3] for any h, w (fixed-shape models go through the tiler)."""
@@ -74,20 +77,30 @@ def _keras_stage(model_arg, qat):
     return qat or name == BEST_WEIGHTS["qat"]
 
 
-def load_predictor(model_arg, qat=False, sensor_overrides=None):
-    """Turn MODEL (classic | .tflite | run folder | checkpoint) into a Predictor."""
+def load_predictor(model_arg, qat=False, sensor_overrides=None, ranges=(None, None)):
+    """Turn MODEL (classic | .tflite | run folder | checkpoint) into a Predictor.
+
+    ranges: (input_range, output_range) from the flags, each None for the default (a .tflite's
+    export.json, else 0,1); only a .tflite takes them.
+    """
+    if any(ranges) and not model_arg.endswith(".tflite"):
+        raise ExportError(f"{model_arg}: --input-range/--output-range apply to .tflite files only; this "
+                          "toolkit's run folders and checkpoints use 0,1")
     if model_arg == CLASSIC:
         config = _config(None, sensor_overrides)
-        profile = profile_of(config)
+        # The baseline sees normalised RAW: it needs only the layout, never the levels.
+        profile = sensor.SensorProfile(cfa=config.cfa, channel_order=tuple(config.channel_order.split(",")))
         return Predictor(lambda raw: classic_isp(raw[0], profile)[None], CLASSIC, config,
                          os.path.join(config.runs_dir, CLASSIC, "eval"), classic=True)
     if model_arg.endswith(".tflite"):
-        model = TFLiteModel(model_arg)
+        input_range, output_range = conventions.resolve_ranges(model_arg, *ranges)
+        model = TFLiteModel(model_arg, input_range=input_range, output_range=output_range)
         stem = os.path.splitext(os.path.basename(model_arg))[0]
         fixed = None if model.is_dynamic else tuple(model.input_shape[1:3])
         return Predictor(model.run, os.path.basename(model_arg),
                          _config(_enclosing_run(model_arg), sensor_overrides),
-                         os.path.join(os.path.dirname(os.path.abspath(model_arg)), f"{stem}_eval"), fixed)
+                         os.path.join(os.path.dirname(os.path.abspath(model_arg)), f"{stem}_eval"), fixed,
+                         ranges=(input_range, output_range))
     use_qat = _keras_stage(model_arg, qat)
     run_dir = find_run(model_arg)
     model, _ = load_model(run_dir, "qat" if use_qat else "fp32")
@@ -103,7 +116,7 @@ def _sensor_overrides(args):
 
 def run_eval(args):
     """`isp eval`: evaluate MODEL on one split; print the mean table and where the files went."""
-    predictor = load_predictor(args.model, args.qat, _sensor_overrides(args))
+    predictor = load_predictor(args.model, args.qat, _sensor_overrides(args), conventions.ranges_from_args(args))
     config = predictor.config
     root = args.data or dataset_root(config)
     splits = dataset.load_splits(root, config.val_fraction, config.seed)
@@ -111,9 +124,17 @@ def run_eval(args):
         raise ExportError(f"{root}: no '{args.split}' split (found {', '.join(splits)}); pass --split")
     pairs = splits[args.split][:args.limit or None]
     out_dir = args.out or os.path.join(predictor.home, args.split)
-    result = evaluate(predictor.predict, pairs, profile_of(config), out_dir=out_dir, lpips=args.lpips,
+    profile = profile_of(config, pairs)
+    if sensor.AUTO in (str(config.black_level).lower(), str(config.white_level).lower()):
+        print(f"auto levels from the {args.split} RAWs: black {','.join(f'{b:g}' for b in profile.black_level)}, "
+              f"white {profile.white_level:g}")
+    else:
+        _warn_floor(pairs, profile)
+    check = conventions.OutputCheck()
+    result = evaluate(check.wrap(predictor.predict), pairs, profile, out_dir=out_dir, lpips=args.lpips,
                       sheet_count=args.sheets, progress=args.progress)
     print(format_summary(result, predictor.label))
+    warn_conventions(predictor, check)
     for path in result["files"].values():
         print(f"wrote {path}")
     return 0
@@ -122,12 +143,19 @@ def run_eval(args):
 def read_input(path, config):
     """INPUT -> (packed float32 [h, w, 4] in [0, 1], SensorProfile).
 
-    A .png is a dataset RAW (uint16 mosaic) read with the config's profile; anything else is a
-    camera RAW file whose CFA, black and white levels come from the file, its packed channels in
-    the config's channel order (the order the model was trained on).
+    A .png is a dataset RAW (uint16 mosaic) read with the config's profile ("auto" levels estimated
+    from the frame, data/levels.py; a warning when its dark floor sits far above the black level);
+    anything else is a camera RAW file whose CFA, black and white levels come from the file (its
+    metadata, whatever the level flags say), its packed channels in the config's channel order
+    (the order the model was trained on).
     """
     if path.lower().endswith(".png"):
-        mosaic, profile = image_io.read_raw_png(path), profile_of(config)
+        mosaic = image_io.read_raw_png(path)
+        profile = sensor.profile_from_text(config.cfa, config.channel_order, config.black_level,
+                                           config.white_level, lambda layout: levels.estimate_mosaic(mosaic, layout))
+        warning = levels.floor_warning(levels.estimate_mosaic(mosaic, profile), profile)
+        if warning:
+            print(f"warning: {warning}")
     else:
         mosaic, found = read_camera_raw(path)
         order = tuple(config.channel_order.split(","))
@@ -136,6 +164,20 @@ def read_input(path, config):
                                        black_level=[black[name] for name in order],
                                        white_level=found.white_level)
     return sensor.normalize(sensor.pack(mosaic, profile), profile), profile
+
+
+def _warn_floor(pairs, profile):
+    """Print a warning when the RAWs' dark floor sits far above the profile's black level."""
+    warning = levels.floor_warning(levels.estimate_pairs(pairs, profile, max_pairs=64), profile)
+    if warning:
+        print(f"warning: {warning}")
+
+
+def warn_conventions(predictor, check):
+    """Print the one-line warning of `check` (a conventions.OutputCheck) for a .tflite predictor."""
+    warning = predictor.ranges and check.warning(*predictor.ranges)
+    if warning:
+        print(warning)
 
 
 def classic_for_frame(packed, profile):
@@ -151,12 +193,15 @@ def run_process(args):
     """`isp process`: MODEL on one full-size frame -> 8-bit PNG."""
     if not args.output.lower().endswith(".png"):
         raise ExportError(f"{args.output}: the output is written as PNG; name it *.png")
-    predictor = load_predictor(args.model, args.qat, _sensor_overrides(args))
+    predictor = load_predictor(args.model, args.qat, _sensor_overrides(args), conventions.ranges_from_args(args))
     packed, profile = read_input(args.input, predictor.config)
     run = classic_for_frame(packed, profile) if predictor.classic else predictor.run
     rgb = process_frame(run, packed, tile=args.tile, overlap=args.overlap, fixed_shape=predictor.fixed_shape,
                         progress=args.progress)
     del packed  # free the input and the float output before the PNG encoder's copies
+    check = conventions.OutputCheck()
+    check.observe(rgb)
+    warn_conventions(predictor, check)
     image = rgb_to_uint8(rgb)
     del rgb
     image_io.write_png(args.output, image)
@@ -177,6 +222,7 @@ def _add_model_arguments(parser):
         parser.add_argument("--" + key.replace("_", "-"), dest=key, type=type(field.default),
                             default=argparse.SUPPRESS,
                             help=f"{config_mod.HELP[key]} (default: the run's, else {field.default!r})")
+    conventions.add_range_arguments(parser)
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 
 
