@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from isp.models import build, list_models
-from tflite_export import convert, gpu_check
+from tflite_export import convert, gpu_check, gpu_check_cli
 
 SHAPE = (32, 32, 4)  # a multiple of every model's input_multiple (PUNET needs 16)
 CASES = [("fp16", SHAPE), ("int8", SHAPE), ("fp16", (None, None, 4))]
@@ -23,4 +23,4 @@ def test_registered_model_fully_delegated(name, tmp_path):
             # STRIDED_SLICE, PACK on int32): PUNET's model_none falls back; its fixed model does not
             assert not report.fully_delegated and {"SHAPE", "PACK"} <= {op.op for op in report.ops if not op.gpu}
             continue
-        assert report.fully_delegated, (recipe, shape, gpu_check.format_report(report))
+        assert report.fully_delegated, (recipe, shape, gpu_check_cli.format_ops(report))

@@ -3,7 +3,7 @@ from tqdm import tqdm
 
 from isp import cost
 from isp.models import build, list_models
-from tflite_export import convert, evaluate_cli, export, gpu_check
+from tflite_export import convert, evaluate_cli, export, gpu_check_cli
 
 
 def parse_shape(text, flag="--shape", error=export.ExportError):
@@ -65,7 +65,7 @@ def add_commands(subparsers):
                         help="fidelity check on at most this many val images (0: all)")
     parser.add_argument("--no-fidelity", action="store_true", help="skip the fidelity check")
     parser.set_defaults(func=run_export)
-    gpu_check.add_command(subparsers)
+    gpu_check_cli.add_command(subparsers)
     evaluate_cli.add_commands(subparsers)
     models = subparsers.add_parser(
         "models", help="cost profile of every registered model",

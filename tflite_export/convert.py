@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from tflite_export.errors import ExportError
-from tflite_export.gpu_check import op_code_name, read_flatbuffer
+from tflite_export.gpu_check import read_flatbuffer
+from tflite_export.gpu_graph import op_code_name
 
 RECIPES = ("fp32", "fp16", "int8", "qat")
 IO_TYPES = ("float", "uint8")

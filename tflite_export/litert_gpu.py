@@ -1,0 +1,108 @@
+"""What LiteRT's own GPU accelerator (ML Drift over WebGPU/Vulkan, `ai-edge-litert`) does with a model.
+
+Its rules are not the classic delegate's (it accepts e.g. MUL with both inputs broadcast), so the
+only trustworthy source is the accelerator itself: compile with the GPU alone (fails on any op it
+cannot run), then with GPU|CPU and read the op split from the delegate's log line ("N operations
+will run on the GPU, and the remaining M operations will run on the CPU" or the interpreter's
+"Replacing N out of M node(s) with delegate"). `is_fully_accelerated()` is not used for the split:
+with GPU|CPU it counts XNNPACK (the CPU) as an accelerator.
+
+Everything runs in a child process: the native code explains failures ("No adapters found") only on
+stderr, and a broken driver may abort the process instead of raising.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+from tflite_export.errors import ExportError
+
+RESULT_MARKER = "ISP_LITERT_GPU "
+FAILURES = (
+    ("No adapters found", "LiteRT's GPU accelerator found no GPU adapter"),
+    ("Couldn't load Vulkan", "the Vulkan loader libvulkan.so.1 is missing"),
+)
+_SPLIT = re.compile(r"(\d+) operations will run on the GPU, and the remaining (\d+) operations will run on the CPU")
+_REPLACING = re.compile(r"Replacing (\d+) out of (\d+) node\(s\) with delegate")
+
+
+def failure_reason(stderr, returncode):
+    """One phrase explaining why the accelerator could not run, or None when stderr shows no known cause."""
+    reasons = [reason for needle, reason in FAILURES if needle in stderr]
+    if reasons:
+        return "; ".join(reasons)
+    if returncode < 0:
+        return f"the LiteRT GPU accelerator crashed (signal {-returncode})"
+    return None
+
+
+def op_split(log):
+    """(gpu_ops, cpu_ops) from an accelerator log, or (None, None) when it names no split."""
+    match = _SPLIT.search(log)
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    match = _REPLACING.search(log)
+    if match:
+        return int(match.group(1)), int(match.group(2)) - int(match.group(1))
+    return None, None
+
+
+def run_child(module, job, timeout_s, what):
+    """Run `python -m module JSON` with this package importable; (result dict, stderr) or ExportError."""
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    try:
+        proc = subprocess.run([sys.executable, "-m", module, json.dumps(job)], capture_output=True, text=True,
+                              env=env, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise ExportError(f"{what} did not finish in {timeout_s} s") from None
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_MARKER):
+            return json.loads(line[len(RESULT_MARKER):]), proc.stderr
+    reason = failure_reason(proc.stderr, proc.returncode)
+    if reason:
+        raise ExportError(f"{what} impossible on this machine: {reason}")
+    last = next((ln for ln in reversed(proc.stderr.strip().splitlines()) if ln.strip()), "no output")
+    raise ExportError(f"{what} failed (exit {proc.returncode}): {last.strip()}")
+
+
+def accelerator_split(path, timeout_s=300):
+    """The accelerator's verdict on `path`: {"gpu_only_compiles", "gpu_ops", "cpu_ops", "fully_accelerated"}.
+
+    gpu_only_compiles: a GPU-only compile succeeded (every op runs on the GPU). gpu_ops/cpu_ops:
+    the split the GPU|CPU compile logged (None when it logged none). Raises a one-line ExportError
+    on a machine without a usable GPU adapter.
+    """
+    if not os.path.isfile(path):
+        raise ExportError(f"{path}: no such .tflite file; give the path of an exported model")
+    result, stderr = run_child("tflite_export.litert_gpu", {"path": os.path.abspath(path)}, timeout_s,
+                               f"LiteRT GPU accelerator check of {path}")
+    gpu_ops, cpu_ops = op_split(stderr)
+    if result["gpu_only_compiles"] and gpu_ops is None:
+        gpu_ops, cpu_ops = result["num_ops"], 0
+    return dict(result, gpu_ops=gpu_ops, cpu_ops=cpu_ops)
+
+
+def _compile(path, accelerators):
+    from ai_edge_litert.compiled_model import CompiledModel
+    from ai_edge_litert.options import Options
+    return CompiledModel.from_file(path, options=Options(hardware_accelerators=accelerators))
+
+
+def _worker(job):
+    """Child body: GPU-only compile, then GPU|CPU compile (which must succeed on a GPU machine)."""
+    from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+    from ai_edge_litert.interpreter import Interpreter
+    num_ops = len(Interpreter(model_path=job["path"])._get_ops_details())
+    try:
+        _compile(job["path"], HardwareAccelerator.GPU)
+        gpu_only = True
+    except RuntimeError:
+        gpu_only = False
+    model = _compile(job["path"], HardwareAccelerator.GPU | HardwareAccelerator.CPU)
+    return {"gpu_only_compiles": gpu_only, "num_ops": num_ops, "fully_accelerated": model.is_fully_accelerated()}
+
+
+if __name__ == "__main__":
+    print(RESULT_MARKER + json.dumps(_worker(json.loads(sys.argv[1]))), flush=True)
