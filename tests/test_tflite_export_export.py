@@ -33,6 +33,7 @@ def test_export_pair_and_report(trained_run, tmp_path, recipe):
     assert dynamic.is_dynamic and dynamic.run(np.zeros((1, 8, 16, 4), np.float32)).shape == (1, 16, 32, 3)
     saved = json.load(open(tmp_path / "export.json"))
     assert saved["recipe"] == recipe
+    assert saved["input_range"] == [0.0, 1.0] and saved["output_range"] == [0.0, 1.0]
     assert saved["files"]["model.tflite"]["bytes"] == os.path.getsize(tmp_path / "model.tflite")
     assert saved["files"]["model.tflite"]["gpu_delegate"].startswith("fully delegated")
     fid = report["fidelity"]

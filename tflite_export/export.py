@@ -1,6 +1,6 @@
 """`isp export`: a trained run -> the challenge pair (model.tflite fixed Full HD, model_none.tflite
-dynamic) for one quantization recipe, plus export.json (recipe, shapes, ops, sizes, timings,
-GPU-delegate verdict, fidelity numbers). Every file is written atomically.
+dynamic) for one quantization recipe, plus export.json (recipe, value conventions, shapes, ops, sizes,
+timings, GPU-delegate verdict, fidelity numbers). Every file is written atomically.
 """
 import json
 import os
@@ -14,7 +14,7 @@ from isp import config as config_mod
 from isp import qat
 from isp.models import build
 from isp.train import BEST_WEIGHTS, dataset_root, profile_of
-from tflite_export import convert, fidelity, gpu_check
+from tflite_export import conventions, convert, fidelity, gpu_check
 from tflite_export.errors import ExportError
 from tflite_export.runtime import TFLiteModel
 
@@ -74,7 +74,8 @@ def export(source, recipe, out_dir, io_type="float", fixed_shape=CHALLENGE_SHAPE
     splits = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed)
     profile = profile_of(config)
     rep = representative_inputs(splits["train"], profile, rep_count, fixed_shape) if recipe == "int8" else None
-    report = {"run_dir": run_dir, "model": config.model, "recipe": recipe, "io_type": io_type, "files": {}}
+    report = {"run_dir": run_dir, "model": config.model, "recipe": recipe, "io_type": io_type,
+              **conventions.record(), "files": {}}
     for name, shape in (("model.tflite", (*fixed_shape, 4)), ("model_none.tflite", (None, None, 4))):
         started = time.time()
         flatbuffer = convert.convert(model, recipe, shape, rep, io_type)

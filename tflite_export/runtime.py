@@ -4,6 +4,7 @@ import os
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from tflite_export.conventions import DEFAULT_RANGE, from_model, to_model
 from tflite_export.errors import ExportError
 
 
@@ -11,11 +12,14 @@ class TFLiteModel:
     """One-input, one-output ISP model: raw [1, h, w, 4] float32 in [0, 1] -> rgb [1, 2h, 2w, 3].
 
     path_or_bytes: a .tflite path, or the file's bytes. num_threads: LiteRT CPU threads (None:
-    LiteRT's default). Quantized (int8/uint8) inputs and outputs are converted with the model's
-    own scale and zero point, so callers always see float32.
+    LiteRT's default). input_range/output_range: the model's values for black..white
+    (tflite_export.conventions; ours are (0, 1)), mapped to and from [0, 1] around each call.
+    Quantized (int8/uint8) inputs and outputs are converted with the model's own scale and zero
+    point, so callers always see float32.
     """
 
-    def __init__(self, path_or_bytes, num_threads=None):
+    def __init__(self, path_or_bytes, num_threads=None, input_range=DEFAULT_RANGE, output_range=DEFAULT_RANGE):
+        self.input_range, self.output_range = tuple(input_range), tuple(output_range)
         if isinstance(path_or_bytes, (bytes, bytearray)):
             self.name, content = "<in-memory .tflite>", bytes(path_or_bytes)
         else:
@@ -69,18 +73,19 @@ class TFLiteModel:
         return None in self.input_shape or None in self.output_shape
 
     def run(self, raw):
-        """raw [1, h, w, 4] float32 in [0, 1] -> rgb [1, 2h, 2w, 3] float32 (new array).
+        """raw [1, h, w, 4] float32 in [0, 1] -> rgb [1, 2h, 2w, 3] float32 on a 0..1 scale (new array,
+        not clipped: a model whose range is set wrong gives values outside [0, 1]).
 
         A dynamic model is resized (and its tensors re-allocated) only when h, w change; a fixed
         model raises ExportError for any other shape.
         """
         raw = np.asarray(raw, dtype=np.float32)
         self._ensure_shape(raw.shape)
-        model_input = _quantize(raw, self.input_dtype, self.input_quantization)
+        model_input = _quantize(to_model(raw, self.input_range), self.input_dtype, self.input_quantization)
         self.interpreter.set_tensor(self._input["index"], model_input)
         self.interpreter.invoke()
         out = self.interpreter.get_tensor(self._output["index"])
-        return _dequantize(out, self.output_quantization)
+        return from_model(_dequantize(out, self.output_quantization), self.output_range)
 
     def _ensure_shape(self, shape):
         expected = self.input_shape
