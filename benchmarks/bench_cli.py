@@ -12,9 +12,10 @@ from benchmarks.adb import BINARY_ENV, WHERE_BINARY, bench_adb
 from benchmarks.desktop import FULL_HD_INPUT, bench_desktop, bench_desktop_gpu
 from benchmarks.errors import BenchError
 from benchmarks.parse import parse_benchmark_output, require_timings
-from benchmarks.score import DEFAULT_BUDGET_MS, budget_verdict, challenge_score, parse_budget
+from benchmarks.score import DEFAULT_BUDGET_MS, challenge_score, parse_budget, sized_budget
 from data.atomic import write_text
 from tflite_export.cli import parse_shape
+from tflite_export.conventions import DEFAULT_RANGE, parse_range
 
 _DEFAULT_COUNTS = {"desktop": (20, 3), "desktop-gpu": (20, 3), "adb": (50, 5)}
 _ADB_ONLY = {"serial": "--serial", "binary": "--binary", "processor": "--gpu/--cpu",
@@ -57,6 +58,10 @@ def add_command(subparsers):
     parser.add_argument("--input-shape", metavar="H,W",
                         help="height,width of a dynamic-shape model's packed RAW input "
                              f"(default: {FULL_HD_INPUT[0]},{FULL_HD_INPUT[1]}, Full HD)")
+    parser.add_argument("--input-range", metavar="LO,HI",
+                        help="desktop devices: bounds of the random float input, the model's values for "
+                             "black,white (default 0,1; 0,4095 for a model that expects 12-bit counts, "
+                             "--input-range=-1,1); benchmark_model on a phone draws its own input")
     parser.add_argument("--budget-ms", metavar="LO,HI",
                         default=f"{DEFAULT_BUDGET_MS[0]:g},{DEFAULT_BUDGET_MS[1]:g}",
                         help="latency budget for the verdict (default: %(default)s)")
@@ -96,8 +101,7 @@ def run_bench(args):
     lo_ms, hi_ms = parse_budget(args.budget_ms)
     result = _benchmark(args)
     mean_ms = result["latency_ms"]["mean"]
-    result["budget"] = {"lo_ms": lo_ms, "hi_ms": hi_ms,
-                        "verdict": budget_verdict(mean_ms, lo_ms, hi_ms)}
+    result["budget"] = sized_budget(mean_ms, result["input_shape"], lo_ms, hi_ms)
     if args.psnr is not None:
         result["score"] = {"psnr_db": args.psnr, "c": args.score_c,
                            "value": challenge_score(args.psnr, mean_ms / 1000.0, args.score_c)}
@@ -121,7 +125,8 @@ def format_table(result):
     rows += _delegation_rows(result)
     if "budget" in result:
         rows.append(("budget", f"{result['budget']['verdict']} "
-                               f"(mean {result['latency_ms']['mean']:.2f} ms)"))
+                               f"(mean {result['latency_ms']['mean']:.2f} ms, "
+                               f"{result['budget']['ms_per_mp']:.2f} ms per output megapixel)"))
     if "score" in result:
         score = result["score"]
         rows.append(("score", f"{score['value']:.4g} (PSNR {score['psnr_db']} dB, C={score['c']:g})"))
@@ -136,11 +141,13 @@ def _benchmark(args):
     runs = runs if args.runs is None else args.runs
     warmup = warmup if args.warmup is None else args.warmup
     input_shape = None if args.input_shape is None else parse_shape(args.input_shape, "--input-shape", BenchError)
+    input_range = DEFAULT_RANGE if args.input_range is None else parse_range(args.input_range, "--input-range")
     if args.device == "desktop":
         return bench_desktop(args.target, threads=args.threads, runs=runs, warmup=warmup,
-                             input_shape=input_shape)
+                             input_shape=input_shape, input_range=input_range)
     if args.device == "desktop-gpu":
-        return bench_desktop_gpu(args.target, runs=runs, warmup=warmup, input_shape=input_shape)
+        return bench_desktop_gpu(args.target, runs=runs, warmup=warmup, input_shape=input_shape,
+                                 input_range=input_range)
     return bench_adb(args.target, serial=args.serial, binary=args.binary,
                      use_gpu=args.processor != "cpu", fp16=not args.fp32, threads=args.threads,
                      runs=runs, warmup=warmup, profile_ops=args.profile_ops,
@@ -153,6 +160,9 @@ def _check_device_flags(args):
         given = [flag for dest, flag in _ADB_ONLY.items() if getattr(args, dest) not in (None, False)]
         if given:
             raise BenchError(f"{given[0]} only applies to --device adb")
+    if args.device == "adb" and args.input_range is not None:
+        raise BenchError("--input-range only applies to the desktop devices: benchmark_model on the phone "
+                         "draws its own random input")
     if args.device == "desktop-gpu" and args.threads is not None:
         raise BenchError("--threads does not apply to --device desktop-gpu")
 

@@ -1,6 +1,7 @@
 """Desktop latency of a `.tflite` file with LiteRT: CPU (Interpreter + XNNPACK) or GPU (CompiledModel).
 
-Inputs are random: float in [0, 1] (the range the toolkit's models are fed), or the full
+Inputs are random: float uniform over the model's input range (default [0, 1], the range the
+toolkit's models are fed; --input-range for models that expect e.g. RAW counts), or the full
 integer range for a quantized (uint8/int8) input. A dynamic-shape input `[1, -1, -1, C]` is
 resized to `input_shape` (default Full HD: 544x960 packed RAW, i.e. a 1088x1920 RGB output).
 
@@ -17,8 +18,7 @@ import time
 import numpy as np
 
 from benchmarks.errors import BenchError
-
-FULL_HD_INPUT = (544, 960)
+from benchmarks.score import FULL_HD_INPUT
 _RESULT_MARKER = "ISP_BENCH_RESULT "
 _GPU_FAILURES = (
     ("No adapters found", "LiteRT's GPU accelerator found no GPU adapter"),
@@ -59,13 +59,14 @@ def resolve_input_shape(shape_signature, input_shape=None):
             shape[3]]
 
 
-def random_input(shape, dtype, rng):
-    """Random tensor: float in [0, 1], or uniform over the whole range of an integer dtype."""
+def random_input(shape, dtype, rng, value_range=(0.0, 1.0)):
+    """Random tensor: float uniform in `value_range` (lo, hi), or uniform over the whole range of an integer dtype."""
     dtype = np.dtype(dtype)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
-    return rng.random(size=shape, dtype=np.float32).astype(dtype)
+    lo, hi = value_range
+    return (lo + (hi - lo) * rng.random(size=shape, dtype=np.float32)).astype(dtype)
 
 
 def latency_stats(seconds):
@@ -76,10 +77,11 @@ def latency_stats(seconds):
             "max": float(ms.max()), "std": float(ms.std())}
 
 
-def bench_desktop(path, threads=None, runs=20, warmup=3, input_shape=None):
+def bench_desktop(path, threads=None, runs=20, warmup=3, input_shape=None, input_range=(0.0, 1.0)):
     """Time `interpreter.invoke()` on the CPU: LiteRT Interpreter with its default XNNPACK delegate.
 
-    `threads=None` lets LiteRT choose. Returns a dict with "latency_ms" (see `latency_stats`),
+    `threads=None` lets LiteRT choose; `input_range` bounds the random float input. Returns a dict
+    with "latency_ms" (see `latency_stats`),
     "init_ms" (load + allocate), "peak_rss_mb" (process peak, ru_maxrss) and "load_rss_delta_mb"
     (resident memory added by loading the model and allocating its tensors).
     """
@@ -99,7 +101,7 @@ def bench_desktop(path, threads=None, runs=20, warmup=3, input_shape=None):
     load_rss_delta = current_rss_mb() - rss_before
     rng = np.random.default_rng(0)
     for detail, shape in shapes:
-        interpreter.set_tensor(detail["index"], random_input(shape, detail["dtype"], rng))
+        interpreter.set_tensor(detail["index"], random_input(shape, detail["dtype"], rng, input_range))
     times = _time_calls(interpreter.invoke, runs, warmup)
     first_detail, first_shape = shapes[0]
     return {"device": "desktop", "model": os.fspath(path),
@@ -110,7 +112,7 @@ def bench_desktop(path, threads=None, runs=20, warmup=3, input_shape=None):
             "load_rss_delta_mb": load_rss_delta}
 
 
-def bench_desktop_gpu(path, runs=20, warmup=3, input_shape=None, timeout_s=600):
+def bench_desktop_gpu(path, runs=20, warmup=3, input_shape=None, timeout_s=600, input_range=(0.0, 1.0)):
     """Time a LiteRT `CompiledModel` on the desktop GPU accelerator (CPU fallback for other ops).
 
     Runs in a child process; returns the same "latency_ms" layout as `bench_desktop` plus
@@ -118,7 +120,7 @@ def bench_desktop_gpu(path, runs=20, warmup=3, input_shape=None, timeout_s=600):
     """
     check_counts(runs, warmup)
     specs = input_specs(path)
-    job = {"path": os.path.abspath(path), "runs": runs, "warmup": warmup,
+    job = {"path": os.path.abspath(path), "runs": runs, "warmup": warmup, "input_range": list(input_range),
            "shapes": [resolve_input_shape(s["shape_signature"], input_shape) for s in specs]}
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -210,7 +212,7 @@ def _gpu_worker(job):
     init_ms = (time.perf_counter() - start) * 1000.0
     rng = np.random.default_rng(0)
     for buffer, detail, shape in zip(inputs, details, job["shapes"]):
-        buffer.write(random_input(shape, detail["dtype"], rng))
+        buffer.write(random_input(shape, detail["dtype"], rng, job["input_range"]))
     times = _time_calls(lambda: model.run_by_index(0, inputs, outputs), job["runs"], job["warmup"])
     return {"device": "desktop-gpu", "runtime": "LiteRT CompiledModel (GPU accelerator, CPU fallback)",
             "runs": job["runs"], "warmup": job["warmup"], "init_ms": init_ms,

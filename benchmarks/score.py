@@ -3,11 +3,13 @@
 The organisers' budget for a Full HD frame on the phone GPU is "less than 20-50 ms"
 (REFERENCE.md section 2). The challenge score has the form 2^(2*PSNR) / (C * runtime); the
 constant C was never published, so it is a parameter here (default 1) and scores are only
-comparable with each other when computed with the same C.
+comparable with each other when computed with the same C. The budget is for Full HD only (packed
+input 544x960, output 1088x1920): any other input size gets no verdict, only ms per output megapixel.
 """
 from benchmarks.errors import BenchError
 
 DEFAULT_BUDGET_MS = (20.0, 50.0)
+FULL_HD_INPUT = (544, 960)  # packed RAW height, width of a Full HD frame (1088x1920 RGB out)
 
 
 def budget_verdict(latency_ms, lo_ms=DEFAULT_BUDGET_MS[0], hi_ms=DEFAULT_BUDGET_MS[1]):
@@ -19,6 +21,20 @@ def budget_verdict(latency_ms, lo_ms=DEFAULT_BUDGET_MS[0], hi_ms=DEFAULT_BUDGET_
     if latency_ms <= hi_ms:
         return f"within {lo_ms:g}–{hi_ms:g} ms budget"
     return "over budget"
+
+
+def sized_budget(latency_ms, input_shape, lo_ms=DEFAULT_BUDGET_MS[0], hi_ms=DEFAULT_BUDGET_MS[1]):
+    """Budget entry for a latency (ms) measured at packed `input_shape` ([1, h, w, 4] or (h, w)).
+
+    Returns {"lo_ms", "hi_ms", "input_hw", "ms_per_mp", "verdict"}: `ms_per_mp` is ms per megapixel
+    of RGB output (2h x 2w); `verdict` is `budget_verdict` for Full HD input, else
+    "input HxW: no Full HD verdict".
+    """
+    h, w = (int(d) for d in (input_shape[1:3] if len(input_shape) == 4 else input_shape))
+    verdict = (budget_verdict(latency_ms, lo_ms, hi_ms) if (h, w) == FULL_HD_INPUT
+               else f"input {h}x{w}: no Full HD verdict")
+    return {"lo_ms": lo_ms, "hi_ms": hi_ms, "input_hw": [h, w],
+            "ms_per_mp": latency_ms / (4 * h * w / 1e6), "verdict": verdict}
 
 
 def parse_budget(text):

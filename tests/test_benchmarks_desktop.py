@@ -11,6 +11,7 @@ from benchmarks.desktop import (FULL_HD_INPUT, bench_desktop, bench_desktop_gpu,
                                 random_input, resolve_input_shape)
 from benchmarks.errors import BenchError
 from benchmarks_testing import write_tiny_tflite
+from tflite_export.errors import ExportError
 
 LATENCY_KEYS = {"mean", "p50", "p90", "min", "max", "std"}
 
@@ -138,14 +139,36 @@ def _run_cli(*argv):
 
 def test_cli_desktop_table_and_json(models, tmp_path, capsys):
     out = tmp_path / "result.json"
-    assert _run_cli(str(models["dynamic"]), "--input-shape", "40,64", "--runs", "3",
+    assert _run_cli(str(models["dynamic"]), "--input-shape", "544,960", "--runs", "2", "--warmup", "0",
                     "--budget-ms", "1000,2000", "--psnr", "23", "--json", str(out)) == 0
     table = capsys.readouterr().out
-    assert "within 1000 ms" in table and "latency p90" in table and "1x40x64x4" in table
+    assert "latency p90" in table and "1x544x960x4" in table and "no Full HD verdict" not in table
     saved = json.loads(out.read_text())
-    assert saved["budget"] == {"lo_ms": 1000.0, "hi_ms": 2000.0, "verdict": "within 1000 ms"}
-    mean_s = saved["latency_ms"]["mean"] / 1000
-    assert saved["score"]["value"] == pytest.approx(2 ** 46 / mean_s)
+    mean_ms = saved["latency_ms"]["mean"]
+    assert {k: saved["budget"][k] for k in ("lo_ms", "hi_ms", "input_hw")} == {
+        "lo_ms": 1000.0, "hi_ms": 2000.0, "input_hw": [544, 960]}
+    assert saved["budget"]["ms_per_mp"] == pytest.approx(mean_ms / (1088 * 1920 / 1e6))
+    assert saved["score"]["value"] == pytest.approx(2 ** 46 / (mean_ms / 1000))
+
+
+@pytest.mark.parametrize("model,argv,size", [
+    ("dynamic", ["--input-shape", "40,64"], "40x64"),
+    ("static", [], "32x32"),  # a fixed non-Full-HD model, like MicroISP's published [1,1500,2000,4]
+])
+def test_cli_non_full_hd_gets_no_verdict(models, model, argv, size, tmp_path, capsys):
+    out = tmp_path / "result.json"
+    assert _run_cli(str(models[model]), *argv, "--runs", "2", "--budget-ms", "1000,2000", "--json", str(out)) == 0
+    table = capsys.readouterr().out
+    assert f"input {size}: no Full HD verdict" in table and "ms per output megapixel" in table
+    assert "within" not in table and "over budget" not in table
+    assert json.loads(out.read_text())["budget"]["verdict"] == f"input {size}: no Full HD verdict"
+
+
+def test_cli_input_range_bounds_the_random_input(models, capsys):
+    assert _run_cli(str(models["static"]), "--runs", "1", "--input-range", "0,4095") == 0
+    assert random_input((4096,), "float32", np.random.default_rng(0), (0, 4095)).max() > 4000
+    with pytest.raises(ExportError, match="--input-range"):
+        _run_cli(str(models["static"]), "--input-range", "4095")
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -154,6 +177,7 @@ def test_cli_desktop_table_and_json(models, tmp_path, capsys):
     (["--device", "desktop-gpu", "--threads", "2"], "--threads does not apply"),
     (["--input-shape", "544x960"], "--input-shape"),
     (["--budget-ms", "50"], "--budget-ms"),
+    (["--device", "adb", "--input-range", "0,4095"], "--input-range only applies to the desktop devices"),
 ])
 def test_cli_rejects_bad_flags(models, argv, match):
     with pytest.raises(BenchError, match=match):

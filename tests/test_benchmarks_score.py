@@ -1,7 +1,7 @@
 import pytest
 
 from benchmarks.errors import BenchError
-from benchmarks.score import budget_verdict, challenge_score, parse_budget
+from benchmarks.score import budget_verdict, challenge_score, parse_budget, sized_budget
 
 
 @pytest.mark.parametrize("latency,verdict", [
@@ -45,3 +45,12 @@ def test_challenge_score():
 def test_challenge_score_rejects_non_positive(runtime, c):
     with pytest.raises(ValueError):
         challenge_score(23.0, runtime, c)
+
+
+def test_sized_budget_judges_full_hd_only():
+    full_hd = sized_budget(40.0, [1, 544, 960, 4])
+    assert full_hd["verdict"] == "within 20–50 ms budget" and full_hd["input_hw"] == [544, 960]
+    assert full_hd["ms_per_mp"] == pytest.approx(40.0 / 2.08896)
+    microisp = sized_budget(120.0, (1500, 2000))  # MicroISP's published fixed input: a 12 MP output
+    assert microisp["verdict"] == "input 1500x2000: no Full HD verdict"
+    assert microisp["ms_per_mp"] == pytest.approx(10.0)
