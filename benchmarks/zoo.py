@@ -1,24 +1,35 @@
-"""The model-zoo table that the product's claims rest on (`isp zoo`, `python -m benchmarks.zoo`).
+"""The fidelity benchmark behind the product's model claims (`isp zoo`, `python -m benchmarks.zoo`).
 
-Every registered model (or the `--models` subset) is trained for the same short budget (the same
-optimizer steps, batch, crop, learning rate, losses and data; no QAT), exported to FP16 TFLite,
-scored on the validation pairs (PSNR/SSIM of the FP16 model_none.tflite against the targets) and
-timed on the desktop CPU (LiteRT + XNNPACK) at Full HD (packed input 544x960x4). Latency is
-measured side by side in one process: round-robin over the models for several rounds, each round
-starting at the next model, so machine noise hits every model alike; a model's latency is the
-median over rounds of its per-round median.
+Every registered model (or the `--models` subset) is trained with the same budget (optimizer
+steps, batch, crop, learning rate, losses, data; no QAT) once per seed (`--seeds`, default 3),
+exported to FP16 TFLite and scored with the FP16 model_none.tflite on every evaluation set:
 
-Ratios are taken against the product default (`isp.models.unet.DEFAULT_MODEL`); when the default
-is not among the models, against the first model listed. The claim check: the default must sit on
-the Pareto front of PSNR (higher is better) vs. latency (lower is better) and have a higher PSNR
-than every reference architecture (a model not registered in isp/models/unet.py) whose latency is
-at least `SIMILAR_COST` times its own.
+- val: the dataset's validation split (for the built-in data: scenes that no training pair shows);
+- cross-sensor: the built-in cross-sensor val (same val scenes, a camera outside the training
+  cameras, black level 64, 10-bit), read with its true levels;
+- held-out: photos from a source the training never touched (`--heldout-photos`, default the nature
+  photos of Debian's mate-backgrounds) through the same unseen sensor, read with its true levels,
+  and again with levels estimated by `--black-level auto --white-level auto` ("held-out, auto").
+
+Each cell is the mean and the spread (sample standard deviation) over the seeds; compare means,
+never single runs. Latency: the seed-0 FP16 model.tflite of every model timed on the desktop CPU
+(LiteRT + XNNPACK) at Full HD (packed 544x960x4), side by side in one process: round-robin over the
+models for several rounds, each round starting at the next model, so machine noise hits every model
+alike; a model's latency is the median over rounds of its per-round median. Desktop CPU latency is
+not phone-GPU latency; ratios within one run are what this table can claim.
+
+Ratios are taken against the product default (`isp.models.unet.DEFAULT_MODEL`; else the first model
+listed); the challenge score 2^(2 PSNR) / runtime uses the held-out mean PSNR (the val PSNR when no
+held-out set is available). The claim check: the default must beat the reference baseline
+(`REFERENCE_BASELINE`, a plain 3-level U-Net) by at least `TARGET_MARGIN_DB` in held-out mean PSNR and
+in challenge score, and sit on the Pareto front of held-out PSNR vs latency.
 
 Output: a Markdown table printed and written to `--out` (default <runs-dir>/zoo.md) and the same
-data as JSON beside it (zoo.json), both atomically. Run folders: <runs-dir>/<model>/ (a rerun with
-the same budget resumes them; with another budget it is an error).
+data as JSON beside it (zoo.json), both atomically. Run folders: <runs-dir>/<model>-s<seed>/ (a
+rerun with the same budget resumes them; with another budget it is an error).
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -28,30 +39,47 @@ import numpy as np
 from benchmarks.desktop import FULL_HD_INPUT, bench_desktop, check_counts
 from benchmarks.errors import BenchError
 from benchmarks.score import challenge_score
+from data import dataset, default_data, synth
 from data.atomic import write_text
 from isp import config as config_mod
 from isp import train
 from isp.cost import format_table, model_cost
+from isp.evaluate import evaluate
 from isp.models import build, list_models, unet
 from tflite_export.cli import parse_shape
 from tflite_export.export import export
+from tflite_export.runtime import TFLiteModel
 
 DEFAULT_RUNS_DIR = os.path.join("runs", "zoo")
 DEFAULT_EPOCHS = 12
-SIMILAR_COST = 0.9
-COLUMNS = ("model", "params", "GMACs", "PSNR", "SSIM", "FP16 KB", "desktop ms (median)",
-           "PSNR - default", "latency / default", "on Pareto front")
+DEFAULT_SEEDS = 3
+HELDOUT_PHOTOS = "/usr/share/backgrounds/mate/nature"  # Debian package mate-backgrounds
+HELDOUT_PAIRS = 48
+HELDOUT_PATCH = 256
+REFERENCE_BASELINE = "unet3_ref"
+TARGET_MARGIN_DB = 0.7
+SCORE_SET = "held-out"
 
 
-def budget_config(model, runs_dir, budget, config_file=None):
-    """TrainConfig for `model`: `config_file` <- `budget` (dict of TrainConfig keys) <- the zoo's
-    fixed keys (model, run folder <runs_dir>/<model>, no QAT). Every model gets the same budget."""
-    overrides = dict(budget, model=model, name=model, runs_dir=runs_dir, qat_epochs=0)
+@dataclasses.dataclass
+class EvalSet:
+    """One evaluation set: its pairs and the SensorProfile to read them with."""
+
+    name: str
+    pairs: list
+    profile: object
+    note: str
+
+
+def budget_config(model, runs_dir, budget, seed=0, config_file=None):
+    """TrainConfig for `model` and `seed`: `config_file` <- `budget` (dict of TrainConfig keys) <- the zoo's
+    fixed keys (model, seed, run folder <runs_dir>/<model>-s<seed>, no QAT). Every model gets the same budget."""
+    overrides = dict(budget, model=model, seed=seed, name=f"{model}-s{seed}", runs_dir=runs_dir, qat_epochs=0)
     return config_mod.resolve(overrides, config_file=config_file)
 
 
 def train_model(config, progress=True):
-    """Train `config` into <runs_dir>/<model>, or resume that folder if it holds the same config.
+    """Train `config` into <runs_dir>/<name>, or resume that folder if it holds the same config.
 
     Returns train's summary dict (run_dir, best_val_psnr). BenchError if the folder holds a run
     with another budget.
@@ -60,10 +88,72 @@ def train_model(config, progress=True):
     stored = os.path.join(run_dir, "config.yaml")
     if not os.path.isfile(stored):
         return train.train(config, progress)
-    if config_mod.resolve({}, config_file=stored) != config:
+    if config_mod.resolve({}, config_file=stored) != train.resolve_levels(config):
         raise BenchError(f"{run_dir} holds a run with another budget or settings; pass another "
                          "--runs-dir or delete that folder")
     return train.resume(run_dir, progress=progress)
+
+
+def eval_sets(config, runs_dir, heldout_photos=HELDOUT_PHOTOS, progress=True):
+    """The evaluation sets for runs trained with `config` (see the module docstring); the held-out
+    sets are left out, with a printed line, when `heldout_photos` is not a folder."""
+    val = dataset.load_splits(train.dataset_root(config), config.val_fraction, config.seed)["val"]
+    sets = [EvalSet("val", val[:config.val_images or None], train.profile_of(config), "the dataset's val split")]
+    cross = default_data.cross_sensor_root(default_data.ensure_default_data(progress=progress))
+    sets.append(EvalSet("cross-sensor", dataset.load_splits(cross)["val"], synth.manifest_profile(cross),
+                        f"{cross}, true levels"))
+    if not heldout_photos or not os.path.isdir(heldout_photos):
+        print(f"held-out photos {heldout_photos!r} not found (apt-get install mate-backgrounds, or pass "
+              "--heldout-photos DIR): held-out columns left out")
+        return sets
+    root = default_data.ensure_cross_sensor_set(heldout_photos, os.path.join(runs_dir, "heldout"),
+                                                HELDOUT_PAIRS, HELDOUT_PATCH, progress=progress)
+    pairs = dataset.load_splits(root)["val"]
+    true = synth.manifest_profile(root)
+    auto = config_mod.resolve({"black_level": "auto", "white_level": "auto", "cfa": true.cfa,
+                               "channel_order": ",".join(true.channel_order)})
+    sets.append(EvalSet(SCORE_SET, pairs, true, f"{heldout_photos} through the cross-sensor camera, true levels"))
+    sets.append(EvalSet(f"{SCORE_SET}, auto", pairs, train.profile_of(auto, pairs),
+                        "the same pairs, levels from --black-level auto --white-level auto"))
+    return sets
+
+
+def score_tflite(path, sets):
+    """{set name: {"psnr", "ssim"}} of the dynamic-shape .tflite at `path` on every EvalSet."""
+    model = TFLiteModel(path)
+    scores = {}
+    for item in sets:
+        result = evaluate(model.run, item.pairs, item.profile, progress=False)
+        scores[item.name] = {"psnr": result["psnr"], "ssim": result["ssim"]}
+    return scores
+
+
+def measure_model(name, runs_dir, budget, seeds, sets_for, config_file=None, input_shape=FULL_HD_INPUT,
+                  progress=True):
+    """Train `name` once per seed with the shared budget, export FP16 and score it on every set.
+
+    sets_for(config) -> [EvalSet] (built once, by the caller). Returns (row, path of the seed-0
+    fixed-shape FP16 model.tflite); the row holds model, params, gmacs (at `input_shape`), fp16_kb,
+    seeds, run_dirs and per set name {"psnr": [per seed], "ssim": [per seed]} under "scores".
+    """
+    scores, run_dirs, first = {}, [], None
+    for seed in range(seeds):
+        config = budget_config(name, runs_dir, budget, seed, config_file)
+        summary = train_model(config, progress)
+        out_dir = os.path.join(summary["run_dir"], "tflite", "fp16")
+        report = export(summary["run_dir"], "fp16", out_dir, fixed_shape=tuple(input_shape),
+                        val_images=config.val_images, check_fidelity=False, progress=progress)
+        for set_name, value in score_tflite(os.path.join(out_dir, "model_none.tflite"), sets_for(config)).items():
+            cell = scores.setdefault(set_name, {"psnr": [], "ssim": []})
+            cell["psnr"].append(value["psnr"])
+            cell["ssim"].append(value["ssim"])
+        run_dirs.append(summary["run_dir"])
+        if first is None:
+            first = (os.path.join(out_dir, "model.tflite"), report["files"]["model.tflite"]["bytes"])
+    cost = model_cost(build(name, (*input_shape, 4)))
+    row = {"model": name, "params": cost["params"], "gmacs": cost["gmacs"], "fp16_kb": first[1] / 1024,
+           "seeds": seeds, "run_dirs": run_dirs, "scores": scores}
+    return row, first[0]
 
 
 def interleaved_latency(paths, rounds, runs, warmup, threads=None):
@@ -91,32 +181,29 @@ def pareto_front(points):
     return {name for name, p in points.items() if not any(dominates(q, p) for q in points.values())}
 
 
-def our_family():
-    """Names of the models registered in isp/models/unet.py (ours; every other model is a reference)."""
-    return {f.model_name for f in vars(unet).values() if hasattr(f, "model_name")}
+def summarize(row):
+    """Add per set {"psnr_mean", "psnr_sd", "ssim_mean", "ssim_sd"} under row["summary"] (in place);
+    the sd is the sample standard deviation over seeds (0 for one seed)."""
+    def spread(values):
+        return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    row["summary"] = {name: {"psnr_mean": float(np.mean(cell["psnr"])), "psnr_sd": spread(cell["psnr"]),
+                             "ssim_mean": float(np.mean(cell["ssim"])), "ssim_sd": spread(cell["ssim"])}
+                      for name, cell in row["scores"].items()}
 
 
-def claim_check(rows, model, similar=SIMILAR_COST):
-    """Is `model` on the Pareto front and ahead (higher PSNR) of every reference architecture whose
-    latency is >= `similar` x its own? `rows`: the zoo rows. Returns {"model", "on_pareto_front",
-    "similar_cost", "rivals": [{"model", "psnr_delta_db" (model - rival), "latency_ratio"
-    (rival / model), "ahead"}], "holds"}."""
-    by_name = {row["model"]: row for row in rows}
-    own = by_name[model]
-    family = our_family()
-    rivals = [{"model": row["model"], "psnr_delta_db": own["psnr"] - row["psnr"],
-               "latency_ratio": row["latency_ms"] / own["latency_ms"], "ahead": own["psnr"] > row["psnr"]}
-              for row in rows
-              if row["model"] not in family and row["latency_ms"] >= similar * own["latency_ms"]]
-    return {"model": model, "on_pareto_front": own["on_pareto_front"], "similar_cost": similar,
-            "rivals": rivals, "holds": own["on_pareto_front"] and all(r["ahead"] for r in rivals)}
+def score_psnr(row):
+    """The mean PSNR the score and the claim use: held-out if measured, else val."""
+    summary = row["summary"]
+    return summary[SCORE_SET if SCORE_SET in summary else "val"]["psnr_mean"]
 
 
 def add_comparisons(rows, reference):
-    """Add psnr_minus_reference, latency_ratio (of the medians), paired_latency_ratio (median over
-    rounds of the ratio within each round: robust to load that changes between rounds), score_ratio
-    (challenge score 2^(2 PSNR)/runtime over the reference's) and on_pareto_front to each row (in place).
-    Rows need model, psnr, latency_ms and round_p50_ms."""
+    """Add psnr (the scoring set's mean), psnr_minus_reference, latency_ratio (of the medians),
+    paired_latency_ratio (median over rounds of the ratio within each round: robust to load that
+    changes between rounds), score_ratio (challenge score 2^(2 PSNR)/runtime over the reference's) and
+    on_pareto_front to each row (in place). Rows need model, summary, latency_ms and round_p50_ms."""
+    for row in rows:
+        row["psnr"] = score_psnr(row)
     ref = next(row for row in rows if row["model"] == reference)
     ref_score = challenge_score(ref["psnr"], ref["latency_ms"] / 1000.0)
     front = pareto_front({row["model"]: (row["psnr"], row["latency_ms"]) for row in rows})
@@ -129,31 +216,29 @@ def add_comparisons(rows, reference):
                    on_pareto_front=row["model"] in front)
 
 
-def measure_model(name, runs_dir, budget, config_file=None, input_shape=FULL_HD_INPUT, progress=True):
-    """Train one model with the shared budget, export FP16 and score it.
-
-    Returns (row, path of the fixed-shape FP16 model.tflite, its TrainConfig); the row holds model,
-    params, gmacs (at `input_shape`), psnr/ssim (FP16 model_none.tflite vs. targets), keras_val_psnr,
-    val_images, fp16_kb (model.tflite) and run_dir.
-    """
-    config = budget_config(name, runs_dir, budget, config_file)
-    summary = train_model(config, progress)
-    out_dir = os.path.join(summary["run_dir"], "tflite", "fp16")
-    report = export(summary["run_dir"], "fp16", out_dir, fixed_shape=tuple(input_shape),
-                    val_images=config.val_images, progress=progress)
-    cost = model_cost(build(name, (*input_shape, 4)))
-    fidelity = report["fidelity"]
-    row = {"model": name, "params": cost["params"], "gmacs": cost["gmacs"], "psnr": fidelity["tflite_psnr"],
-           "ssim": fidelity["tflite_ssim"], "keras_val_psnr": summary["best_val_psnr"],
-           "val_images": fidelity["images"], "fp16_kb": report["files"]["model.tflite"]["bytes"] / 1024,
-           "run_dir": summary["run_dir"]}
-    return row, os.path.join(out_dir, "model.tflite"), config
+def claim_check(rows, model, baseline=REFERENCE_BASELINE, margin=TARGET_MARGIN_DB):
+    """Does `model` beat `baseline` by >= `margin` dB mean PSNR (held-out, else val) and in challenge
+    score, on the Pareto front? Returns {"model", "baseline", "psnr_delta_db", "margin_db",
+    "score_ratio" (model / baseline), "latency_ratio" (baseline / model), "on_pareto_front", "holds"};
+    None when either model is not in `rows`."""
+    by_name = {row["model"]: row for row in rows}
+    if model not in by_name or baseline not in by_name:
+        return None
+    own, base = by_name[model], by_name[baseline]
+    delta = own["psnr"] - base["psnr"]
+    score_ratio = (challenge_score(own["psnr"], own["latency_ms"] / 1000.0)
+                   / challenge_score(base["psnr"], base["latency_ms"] / 1000.0))
+    return {"model": model, "baseline": baseline, "psnr_delta_db": delta, "margin_db": margin,
+            "score_ratio": score_ratio, "latency_ratio": base["latency_ms"] / own["latency_ms"],
+            "on_pareto_front": own["on_pareto_front"],
+            "holds": delta >= margin and score_ratio > 1.0 and own["on_pareto_front"]}
 
 
-def run_zoo(models, runs_dir, budget, config_file=None, rounds=5, runs=5, warmup=2, threads=None,
-            input_shape=FULL_HD_INPUT, progress=True):
-    """Train, export FP16, score and time `models` with one shared `budget`; returns the zoo dict
-    {"settings", "reference", "rows", "claim"} (claim is None when the default model is absent).
+def run_zoo(models, runs_dir, budget, config_file=None, seeds=DEFAULT_SEEDS, rounds=5, runs=5, warmup=2,
+            threads=None, input_shape=FULL_HD_INPUT, heldout_photos=HELDOUT_PHOTOS, progress=True):
+    """Train (per seed), export FP16, score and time `models` with one shared `budget`; returns the zoo
+    dict {"settings", "sets", "reference", "rows", "claim"} (claim is None unless both the default and
+    the reference baseline are among the models).
 
     `input_shape`: packed (h, w) of the timed fixed-shape model.tflite and of the MAC count.
     """
@@ -161,11 +246,21 @@ def run_zoo(models, runs_dir, budget, config_file=None, rounds=5, runs=5, warmup
     if unknown or not models:
         raise BenchError(f"--models: unknown or empty {unknown}; registered: {', '.join(list_models())}")
     check_counts(runs, warmup, threads)  # before hours of training, not after
-    if rounds < 1:
-        raise BenchError(f"need --rounds >= 1, got {rounds}")
+    if rounds < 1 or seeds < 1:
+        raise BenchError(f"need --rounds >= 1 and --seeds >= 1, got {rounds} and {seeds}")
+    cache = {}
+
+    def sets_for(config):
+        key = (config.data, config.val_fraction, config.seed, config.val_images)
+        if key not in cache:
+            cache[key] = eval_sets(config, runs_dir, heldout_photos, progress)
+        return cache[key]
+
     rows, paths = [], {}
     for name in models:
-        row, paths[name], config = measure_model(name, runs_dir, budget, config_file, input_shape, progress)
+        row, paths[name] = measure_model(name, runs_dir, budget, seeds, sets_for, config_file, input_shape,
+                                         progress)
+        summarize(row)
         rows.append(row)
     latency = interleaved_latency(paths, rounds, runs, warmup, threads)
     for row in rows:
@@ -173,54 +268,63 @@ def run_zoo(models, runs_dir, budget, config_file=None, rounds=5, runs=5, warmup
                    round_p50_ms=latency[row["model"]]["round_p50_ms"])
     reference = unet.DEFAULT_MODEL if unet.DEFAULT_MODEL in models else models[0]
     add_comparisons(rows, reference)
-    budget_keys = ("data", "epochs", "steps_per_epoch", "batch_size", "crop", "lr", "seed", "val_images")
+    config = budget_config(models[0], runs_dir, budget, 0, config_file)
+    budget_keys = ("data", "epochs", "steps_per_epoch", "batch_size", "crop", "lr", "val_images")
     settings = {key: getattr(config, key) for key in budget_keys}
-    settings.update(qat_epochs=0, data_root=train.dataset_root(config), rounds=rounds, runs=runs,
+    settings.update(qat_epochs=0, seeds=seeds, data_root=train.dataset_root(config), rounds=rounds, runs=runs,
                     warmup=warmup, threads=threads, input_shape=[1, *input_shape, 4],
                     runtime="LiteRT Interpreter (XNNPACK CPU delegate), FP16 model.tflite")
-    claim = claim_check(rows, unet.DEFAULT_MODEL) if unet.DEFAULT_MODEL in models else None
-    return {"settings": settings, "reference": reference, "rows": rows, "claim": claim}
+    sets = [{"name": item.name, "images": len(item.pairs), "note": item.note,
+             "profile": item.profile.to_dict()} for item in sets_for(config)]
+    return {"settings": settings, "sets": sets, "reference": reference, "rows": rows,
+            "claim": claim_check(rows, unet.DEFAULT_MODEL)}
 
 
 def format_markdown(zoo):
-    """The zoo dict as a Markdown document: settings, the table, the claim check."""
+    """The zoo dict as a Markdown document: settings, evaluation sets, the table, the claim check."""
     s = zoo["settings"]
     steps = (f"{s['steps_per_epoch']} steps" if s["steps_per_epoch"]
              else "one pass over the train pairs")
-    absent = "" if zoo["claim"] else " (the first model listed: the product default is not in the table)"
-    lines = ["# Model zoo", "",
+    absent = ("" if zoo["reference"] == unet.DEFAULT_MODEL
+              else " (the first model listed: the product default is not in the table)")
+    names = [item["name"] for item in zoo["sets"]]
+    lines = ["# Fidelity benchmark (model zoo)", "",
              f"Same budget for every model: {s['epochs']} epochs of {steps}, batch {s['batch_size']}, "
-             f"crop {s['crop']}, lr {s['lr']:g}, seed {s['seed']}, no QAT; data: {s['data_root']}.",
-             f"PSNR/SSIM: FP16 model_none.tflite vs. targets on the val pairs. Latency: {s['runtime']}, "
-             f"threads {s['threads'] or 'default'}, input {'x'.join(map(str, s['input_shape']))}, median of "
-             f"{s['rounds']} interleaved rounds ({s['runs']} runs after {s['warmup']} warm-up each). "
-             "GMACs at that input.",
-             f"\"default\" = {zoo['reference']}{absent}",
-             "", format_table([_display(row) for row in zoo["rows"]], list(COLUMNS))]
+             f"crop {s['crop']}, lr {s['lr']:g}, no QAT, {s['seeds']} seeds each; data: {s['data_root']}.",
+             "PSNR/SSIM: FP16 model_none.tflite vs. targets, mean ± sample sd over the seeds, on:"]
+    lines += [f"- **{item['name']}**: {item['images']} pairs, {item['note']}" for item in zoo["sets"]]
+    lines += [f"Latency: {s['runtime']}, threads {s['threads'] or 'default'}, input "
+              f"{'x'.join(map(str, s['input_shape']))}, median of {s['rounds']} interleaved rounds ({s['runs']} "
+              f"runs after {s['warmup']} warm-up each), desktop CPU (not a phone). GMACs at that input. Score "
+              f"ratio: 2^(2 PSNR)/latency on the {SCORE_SET if SCORE_SET in names else 'val'} mean PSNR.",
+              f"\"default\" = {zoo['reference']}{absent}", ""]
+    columns = ["model", "params", "GMACs", *[f"{n} PSNR" for n in names], *[f"{n} SSIM" for n in names[:3]],
+               "desktop ms", "PSNR - default", "latency / default", "score / default", "Pareto"]
+    lines.append(format_table([_display(row, names) for row in zoo["rows"]], columns))
     if zoo["claim"]:
-        lines += ["", *_claim_lines(zoo["claim"])]
+        lines += ["", _claim_line(zoo["claim"])]
     return "\n".join(lines) + "\n"
 
 
-def _claim_lines(claim):
-    """The claim check in two lines of text."""
-    model = claim["model"]
-    rivals = ", ".join(f"{r['model']} ({r['psnr_delta_db']:+.2f} dB, {r['latency_ratio']:.2f}x latency, "
-                       f"{'behind' if r['ahead'] else 'AHEAD of ' + model})" for r in claim["rivals"])
-    return [f"Claim check for {model}: on the Pareto front: {'yes' if claim['on_pareto_front'] else 'NO'}; "
-            f"reference architectures with latency >= {claim['similar_cost']:g}x {model}'s: "
-            f"{rivals or 'none'}.",
-            f"Claim {'holds' if claim['holds'] else 'does NOT hold'}."]
+def _claim_line(claim):
+    """The claim check in one line of text."""
+    return (f"Claim check: {claim['model']} vs {claim['baseline']}: {claim['psnr_delta_db']:+.2f} dB mean PSNR "
+            f"(target >= +{claim['margin_db']:g}), score ratio {claim['score_ratio']:.2f}x, "
+            f"{claim['baseline']} is {claim['latency_ratio']:.2f}x its latency, on the Pareto front: "
+            f"{'yes' if claim['on_pareto_front'] else 'NO'}. Claim {'holds' if claim['holds'] else 'does NOT hold'}.")
 
 
-def _display(row):
+def _display(row, names):
     """One zoo row as table cells (strings)."""
-    return {"model": row["model"], "params": f"{row['params']:,}", "GMACs": f"{row['gmacs']:.2f}",
-            "PSNR": f"{row['psnr']:.2f}", "SSIM": f"{row['ssim']:.4f}", "FP16 KB": f"{row['fp16_kb']:.1f}",
-            "desktop ms (median)": f"{row['latency_ms']:.1f}",
-            "PSNR - default": f"{row['psnr_minus_reference']:+.2f}",
-            "latency / default": f"{row['latency_ratio']:.2f}",
-            "on Pareto front": "yes" if row["on_pareto_front"] else "no"}
+    summary = row["summary"]
+    cells = {"model": row["model"], "params": f"{row['params']:,}", "GMACs": f"{row['gmacs']:.2f}",
+             "desktop ms": f"{row['latency_ms']:.1f}", "PSNR - default": f"{row['psnr_minus_reference']:+.2f}",
+             "latency / default": f"{row['latency_ratio']:.2f}", "score / default": f"{row['score_ratio']:.2f}",
+             "Pareto": "yes" if row["on_pareto_front"] else "no"}
+    for n in names:
+        cells[f"{n} PSNR"] = f"{summary[n]['psnr_mean']:.2f} ± {summary[n]['psnr_sd']:.2f}"
+        cells[f"{n} SSIM"] = f"{summary[n]['ssim_mean']:.4f}"
+    return cells
 
 
 def write_outputs(zoo, out):
@@ -234,6 +338,8 @@ def add_arguments(parser):
     defaults = config_mod.TrainConfig()
     parser.add_argument("--models", metavar="A,B,...",
                         help="comma-separated registered models (default: all, see `isp models`)")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                        help="training seeds per model (0..N-1); cells are mean ± sd (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                         help="training epochs of every model (default: %(default)s)")
     parser.add_argument("--steps-per-epoch", type=int, default=0,
@@ -245,9 +351,13 @@ def add_arguments(parser):
                         help="dataset root in the UltraISP layout (default: the built-in default data)")
     parser.add_argument("--val-images", type=int,
                         help="validate and score on at most this many val pairs (default: all)")
+    parser.add_argument("--heldout-photos", default=HELDOUT_PHOTOS, metavar="DIR",
+                        help="folder of photos never used for training, synthesised through the unseen "
+                             "cross-sensor camera for the held-out columns (default: %(default)s, from "
+                             "`apt-get install mate-backgrounds`; '' leaves them out)")
     parser.add_argument("--config", metavar="FILE",
                         help="TrainConfig YAML shared by every model (losses etc.); flags override it, and "
-                             "model, name, runs_dir and qat_epochs are set by the zoo")
+                             "model, seed, name, runs_dir and qat_epochs are set by the zoo")
     parser.add_argument("--rounds", type=int, default=5,
                         help="interleaved latency rounds over all models (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=5,
@@ -274,8 +384,9 @@ def _budget(args):
 def run(args):
     """Run the zoo from parsed args, print the table, write --out; returns the zoo dict."""
     models = args.models.split(",") if args.models else list_models()
-    zoo = run_zoo(models, args.runs_dir, _budget(args), args.config, args.rounds, args.runs, args.warmup,
-                  args.threads, parse_shape(args.input_shape, "--input-shape", BenchError), not args.no_progress)
+    zoo = run_zoo(models, args.runs_dir, _budget(args), args.config, args.seeds, args.rounds, args.runs,
+                  args.warmup, args.threads, parse_shape(args.input_shape, "--input-shape", BenchError),
+                  args.heldout_photos, not args.no_progress)
     out = args.out or os.path.join(args.runs_dir, "zoo.md")
     write_outputs(zoo, out)
     print(format_markdown(zoo))
@@ -292,7 +403,8 @@ def handle(args):
 def add_command(subparsers):
     """Register `isp zoo` on the `isp` subparsers."""
     parser = subparsers.add_parser(
-        "zoo", help="train every model for the same budget, export FP16, table PSNR/SSIM/MACs/latency",
+        "zoo", help="fidelity benchmark: every model, one budget, several seeds, held-out and cross-sensor "
+                    "PSNR/SSIM, MACs, latency",
         description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     parser.set_defaults(func=handle)

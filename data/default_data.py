@@ -25,7 +25,7 @@ import skimage.data
 
 from data.errors import DataError
 from data.sensor import CHALLENGE_PROFILE, SensorProfile
-from data.synth import SplitPlan, downscale_lossy, read_manifest, scene_of, synthesize_splits
+from data.synth import PHOTO_SUFFIXES, SplitPlan, downscale_lossy, read_manifest, scene_of, synthesize_splits
 from data.unprocess import camera_ccm
 
 CACHE_ENV = "ISP_CACHE_DIR"
@@ -114,23 +114,22 @@ def _discard(folder):
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def ensure_default_data(plans=None, seed=0, force=False, progress=True):
-    """Return the root of the default dataset, building it first if absent, stale or `force`d.
+def ensure_dataset(root, plans, photos, seed=0, force=False, progress=True):
+    """Return `root` holding the synthetic dataset `plans` describes, building it first if absent, stale or
+    `force`d: {relative root: ({split: SplitPlan}, SensorProfile, fixed camera [3, 3] or None)}.
 
-    plans: `default_plans()` unless given (tests pass smaller ones). The root holds `train/`,
-    `val/` and `cross-sensor/val/` in the UltraISP layout (see data/synth.py).
+    photos: zero-argument callable returning what `synth.synthesize_splits` takes (called only to build).
     """
-    plans = plans or default_plans()
+    root = Path(root)
     expected = _expected(plans, seed)
-    root = default_data_root()
     if not force and _is_complete(root, expected):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{root.name}.build-", dir=root.parent))
     try:
-        photos = bundled_photos()
+        source = photos()
         for rel, (splits, profile, camera) in plans.items():
-            synthesize_splits(photos, building / rel, splits, seed=seed, profile=profile, rgb2cam=camera,
+            synthesize_splits(source, building / rel, splits, seed=seed, profile=profile, rgb2cam=camera,
                               progress=progress)
         if force or (root.exists() and not _is_complete(root, expected)):
             _discard(root)
@@ -139,11 +138,33 @@ def ensure_default_data(plans=None, seed=0, force=False, progress=True):
         except OSError:
             # Another process finished first; its folder is as good as ours.
             if not _is_complete(root, expected):
-                raise DataError(f"{root}: could not replace the default dataset (in use by another "
+                raise DataError(f"{root}: could not replace the dataset (in use by another "
                                 "process?); retry, or delete the folder") from None
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return root
+
+
+def ensure_default_data(plans=None, seed=0, force=False, progress=True):
+    """Return the root of the default dataset, building it first if absent, stale or `force`d.
+
+    plans: `default_plans()` unless given (tests pass smaller ones). The root holds `train/`,
+    `val/` and `cross-sensor/val/` in the UltraISP layout (see data/synth.py).
+    """
+    return ensure_dataset(default_data_root(), plans or default_plans(), bundled_photos, seed, force, progress)
+
+
+def ensure_cross_sensor_set(photo_dir, root, count, patch, seed=0, progress=True):
+    """A held-out evaluation set: `count` pairs (`patch` px) from the photos in `photo_dir` through the
+    cross-sensor camera and profile, as `root`/val/ (built once, then reused)."""
+    folder = Path(photo_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: photo folder not found")
+    names = tuple(sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES))
+    if not names:
+        raise DataError(f"{folder}: no photos ({', '.join(PHOTO_SUFFIXES)}) in this folder")
+    plans = {".": ({"val": SplitPlan(names, count, patch)}, CROSS_SENSOR_PROFILE, camera_ccm(CROSS_SENSOR_XYZ2CAM))}
+    return ensure_dataset(root, plans, lambda: folder, seed, progress=progress)
 
 
 def _handler(args):

@@ -250,6 +250,14 @@ def read_manifest(root):
         return None
 
 
+def manifest_profile(root):
+    """The SensorProfile a synthetic dataset at `root` was written with (DataError if it has no synth.json)."""
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise DataError(f"{root}: no {MANIFEST}; not a synthetic dataset made by this toolkit")
+    return SensorProfile(**manifest["profile"])
+
+
 def _handler(args):
     """`isp data synth`: synthesise a dataset and print where it went."""
     from data.cli import profile_from_args

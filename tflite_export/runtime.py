@@ -8,6 +8,9 @@ from tflite_export.conventions import DEFAULT_RANGE, from_model, to_model
 from tflite_export.errors import ExportError
 
 
+PROBE_SIDE = 64  # packed side a dynamic model is first allocated at (a multiple of every input_multiple)
+
+
 class TFLiteModel:
     """One-input, one-output ISP model: raw [1, h, w, 4] float32 in [0, 1] -> rgb [1, 2h, 2w, 3].
 
@@ -30,6 +33,12 @@ class TFLiteModel:
                 content = f.read()
         try:
             self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
+            details = self.interpreter.get_input_details()
+            if len(details) == 1 and -1 in details[0]["shape_signature"]:
+                # A dynamic input starts at size 1, too small for pooling or strided layers: allocate
+                # at a size every registered model accepts; `run` resizes to the real input.
+                probe = [PROBE_SIDE if d < 0 else int(d) for d in details[0]["shape_signature"]]
+                self.interpreter.resize_tensor_input(details[0]["index"], probe, strict=True)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ExportError(f"{self.name}: not a loadable .tflite file ({exc}); re-export it") from exc
