@@ -8,6 +8,7 @@ position selects the second form.
 import argparse
 import json
 
+from benchmarks import measured
 from benchmarks.adb import BINARY_ENV, WHERE_BINARY, bench_adb
 from benchmarks.desktop import FULL_HD_INPUT, bench_desktop, bench_desktop_gpu
 from benchmarks.errors import BenchError
@@ -17,6 +18,8 @@ from data.atomic import write_text
 from tflite_export.cli import parse_shape
 from tflite_export.conventions import DEFAULT_RANGE, parse_range
 
+# what each device measures (benchmarks.measured): the phone budget verdict needs a phone or a GPU
+_MEASURED_ON = {"desktop": measured.DESKTOP_CPU, "desktop-gpu": measured.DESKTOP_GPU, "adb": measured.PHONE}
 _DEFAULT_COUNTS = {"desktop": (20, 3), "desktop-gpu": (20, 3), "adb": (50, 5)}
 _ADB_ONLY = {"serial": "--serial", "binary": "--binary", "processor": "--gpu/--cpu",
              "fp32": "--fp32", "profile_ops": "--profile-ops",
@@ -102,6 +105,9 @@ def run_bench(args):
     result = _benchmark(args)
     mean_ms = result["latency_ms"]["mean"]
     result["budget"] = sized_budget(mean_ms, result["input_shape"], lo_ms, hi_ms)
+    if _MEASURED_ON[args.device] == measured.DESKTOP_CPU and result["budget"]["input_hw"] == list(FULL_HD_INPUT):
+        # the budget is for a phone GPU (other sizes already have no verdict)
+        result["budget"]["verdict"] = measured.verdict(mean_ms, measured.DESKTOP_CPU, (lo_ms, hi_ms))
     if args.psnr is not None:
         result["score"] = {"psnr_db": args.psnr, "c": args.score_c,
                            "value": challenge_score(args.psnr, mean_ms / 1000.0, args.score_c)}

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from benchmarks import external  # noqa: E402
 from benchmarks.errors import BenchError  # noqa: E402
 from benchmarks.score import parse_budget  # noqa: E402
 from data.atomic import atomic_path, write_text  # noqa: E402
@@ -92,14 +93,27 @@ def pareto_plot(rows, path, budget_ms=(20.0, 50.0), title="PSNR vs latency"):
     return path
 
 
+def source_rows(source, args, budget_ms):
+    """Rows of one source: a run folder or report JSON, or an external .tflite (benchmarks.external),
+    which is evaluated and timed here; its conventions warning, if any, is printed."""
+    if not external.is_external(source):
+        return load_rows(source)
+    row, warning = external.external_row(source, data=args.data, split=args.split, limit=args.limit,
+                                         runs=args.bench_runs, threads=args.threads, budget_ms=budget_ms)
+    if warning:
+        print(f"{source}: {warning}")
+    return [row]
+
+
 def run_report(args):
     """Handler of `isp report`: merge reports, print the leaderboard, write leaderboard.md + pareto.png."""
-    rows = mark_pareto([row for source in args.sources for row in load_rows(source)])
+    budget = parse_budget(args.budget_ms)
+    rows = mark_pareto([row for source in args.sources for row in source_rows(source, args, budget)])
     table = markdown_table(rows)
     print(table)
     os.makedirs(args.out, exist_ok=True)
     write_text(os.path.join(args.out, "leaderboard.md"), table + "\n")
-    plot = pareto_plot(rows, os.path.join(args.out, "pareto.png"), parse_budget(args.budget_ms))
+    plot = pareto_plot(rows, os.path.join(args.out, "pareto.png"), budget)
     print(f"wrote {os.path.join(args.out, 'leaderboard.md')} and {plot}")
     return 0
 
@@ -109,8 +123,19 @@ def add_command(subparsers):
     parser = subparsers.add_parser(
         "report", help="leaderboard across runs: Markdown table + Pareto plot",
         description="Merge the report.json of several runs (or zoo.json files) into one leaderboard "
-                    "(Markdown) and a PSNR-vs-latency Pareto plot with the latency budget shaded.")
-    parser.add_argument("sources", nargs="+", metavar="RUN_OR_JSON", help="run folders or report JSON files")
+                    "(Markdown) and a PSNR-vs-latency Pareto plot with the latency budget shaded. A "
+                    "third-party MODEL.tflite among the sources is evaluated on --data/--split and timed "
+                    "on the desktop CPU; append its value conventions as MODEL.tflite:in=0,4095:out=-1,1.")
+    parser.add_argument("sources", nargs="+", metavar="RUN_OR_JSON_OR_TFLITE",
+                        help="run folders, report JSON files, or .tflite files (optionally :in=LO,HI:out=LO,HI)")
+    external_group = parser.add_argument_group("external .tflite sources")
+    external_group.add_argument("--data", metavar="ROOT",
+                                help="dataset root to evaluate them on (default: the built-in default data)")
+    external_group.add_argument("--split", default="val", help="split to evaluate on (default %(default)s)")
+    external_group.add_argument("--limit", type=int, default=0, metavar="N",
+                                help="evaluate only the first N pairs (0: all)")
+    external_group.add_argument("--bench-runs", type=int, default=10, help="timed desktop runs (default %(default)s)")
+    external_group.add_argument("--threads", type=int, help="LiteRT CPU threads (default: LiteRT's)")
     parser.add_argument("--out", default="runs/leaderboard", help="output folder (default %(default)s)")
     parser.add_argument("--budget-ms", default="20,50", help="latency budget LO,HI in ms (default %(default)s)")
     parser.set_defaults(func=run_report)
