@@ -29,9 +29,9 @@ def toy_isp(x):
     return DepthToSpace(2, name="d2s")(conv(x))
 
 
-def convention_model(path, input_range=(0.0, 1.0), output_range=(0.0, 1.0)):
+def convention_model(path, input_range=(0.0, 1.0), output_range=(0.0, 1.0), shape=(None, None, 4)):
     """A .tflite of toy_isp that expects `input_range` for black..white and outputs `output_range`."""
-    raw = keras.Input((None, None, 4), batch_size=1, name="raw")
+    raw = keras.Input(shape, batch_size=1, name="raw")
     (ilo, ihi), (olo, ohi) = input_range, output_range
     x = keras.layers.Rescaling(1.0 / (ihi - ilo), offset=-ilo / (ihi - ilo), name="to_unit")(raw)  # e.g. / 4096
     rgb = keras.layers.Rescaling(ohi - olo, offset=olo, name="from_unit")(toy_isp(x))
@@ -39,10 +39,8 @@ def convention_model(path, input_range=(0.0, 1.0), output_range=(0.0, 1.0)):
     return path
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    """Two dark 32x32 val pairs whose targets are exactly toy_isp of their RAW (8-bit rounded)."""
-    root = tmp_path_factory.mktemp("conv_data")
+def write_toy_data(root):
+    """Two dark 32x32 val pairs under `root` whose targets are exactly toy_isp of their RAW (8-bit rounded)."""
     rng = np.random.default_rng(3)
     reference = keras.Model(*(lambda i: (i, toy_isp(i)))(keras.Input((None, None, 4), batch_size=1)))
     for i in range(2):
@@ -54,6 +52,11 @@ def data_root(tmp_path_factory):
         rgb = reference(raw[None]).numpy()[0]
         image_io.write_png(root / "val" / "fujifilm" / f"{i}.png", np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8))
     return root
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return write_toy_data(tmp_path_factory.mktemp("conv_data"))
 
 
 def convention_warnings(out):
