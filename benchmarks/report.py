@@ -1,8 +1,10 @@
 """Leaderboard: rows of (model, recipe, PSNR, SSIM, latency, ...) -> Markdown table + Pareto plot.
 
 A row is a flat dict with at least `label`, `psnr`; optional `ssim`, `latency_ms`,
-`latency_source`, `size_kb`, `gpu_delegate`, `budget`, `score`. `report.json` files written
-by the main job hold {"rows": [...]}; `isp report` merges several of them.
+`latency_source`, `size_kb`, `gpu_static` (the static check of the classic delegate's rules),
+`gpu_measured` (what a real GPU delegate reported, with the device), `budget`, `score`.
+`report.json` files written by the main job hold {"rows": [...]}; `isp report` merges several of
+them. Budget verdicts follow `benchmarks.measured`: only phone or desktop-GPU latencies get one.
 """
 import json
 import os
@@ -12,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from benchmarks import measured  # noqa: E402
 from benchmarks import external  # noqa: E402
 from benchmarks.errors import BenchError  # noqa: E402
 from benchmarks.score import parse_budget  # noqa: E402
@@ -19,7 +22,8 @@ from data.atomic import atomic_path, write_text  # noqa: E402
 
 COLUMNS = (("label", "model / recipe", "{}"), ("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
            ("latency_ms", "latency ms", "{:.1f}"), ("latency_source", "measured on", "{}"),
-           ("size_kb", "size KB", "{:.0f}"), ("gpu_delegate", "GPU delegate", "{}"),
+           ("size_kb", "size KB", "{:.0f}"), ("gpu_static", "GPU delegate (static check)", "{}"),
+           ("gpu_measured", "GPU delegate (measured on …)", "{}"),
            ("budget", "budget", "{}"), ("score", "score (C=1)", "{:.3g}"), ("pareto", "Pareto", "{}"))
 
 
@@ -35,6 +39,9 @@ def load_rows(source):
         raise BenchError(f"{path}: not a report JSON (expected an object with a 'rows' list)") from None
     if not isinstance(rows, list):
         raise BenchError(f"{path}: not a report JSON (expected an object with a 'rows' list)")
+    for row in rows:  # reports written before the static/measured split
+        if "gpu_delegate" in row:
+            row.setdefault("gpu_static", row.pop("gpu_delegate"))
     return rows
 
 
@@ -65,12 +72,14 @@ def markdown_table(rows):
 
 
 def pareto_plot(rows, path, budget_ms=(20.0, 50.0), title="PSNR vs latency"):
-    """PNG scatter of PSNR vs latency, the budget band shaded and the Pareto front drawn."""
+    """PNG scatter of PSNR vs latency and the Pareto front; the phone budget band is shaded only
+    when some latency was measured on a phone or desktop GPU (never on a desktop-CPU-only axis)."""
     timed = [r for r in rows if r.get("latency_ms") is not None and r.get("psnr") is not None]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    ax.axvspan(budget_ms[0], budget_ms[1], color="tab:green", alpha=0.12,
-               label=f"budget {budget_ms[0]:g}–{budget_ms[1]:g} ms")
-    ax.axvspan(0, budget_ms[0], color="tab:green", alpha=0.25)
+    if budget_band_applies(timed):
+        ax.axvspan(budget_ms[0], budget_ms[1], color="tab:green", alpha=0.12,
+                   label=f"budget {budget_ms[0]:g}–{budget_ms[1]:g} ms")
+        ax.axvspan(0, budget_ms[0], color="tab:green", alpha=0.25)
     for row in timed:
         ax.scatter(row["latency_ms"], row["psnr"], color="tab:blue" if row.get("pareto") == "yes" else "tab:gray")
         ax.annotate(row["label"], (row["latency_ms"], row["psnr"]), fontsize=7, xytext=(4, 3),
@@ -93,6 +102,11 @@ def pareto_plot(rows, path, budget_ms=(20.0, 50.0), title="PSNR vs latency"):
     return path
 
 
+def budget_band_applies(rows):
+    """True when some row's latency comes from a phone or desktop GPU (see `benchmarks.measured`)."""
+    return any(measured.kind_of(r.get("latency_source")) != measured.DESKTOP_CPU for r in rows)
+
+
 def source_rows(source, args, budget_ms):
     """Rows of one source: a run folder or report JSON, or an external .tflite (benchmarks.external),
     which is evaluated and timed here; its conventions warning, if any, is printed."""
@@ -107,8 +121,11 @@ def source_rows(source, args, budget_ms):
 
 def run_report(args):
     """Handler of `isp report`: merge reports, print the leaderboard, write leaderboard.md + pareto.png."""
+    from isp.config import TrainConfig
     budget = parse_budget(args.budget_ms)
-    rows = mark_pareto([row for source in args.sources for row in source_rows(source, args, budget)])
+    rows = mark_pareto([row for source in args.sources
+                        for row in measured.apply_verdicts(source_rows(source, args, budget), budget,
+                                                           TrainConfig.model)])
     table = markdown_table(rows)
     print(table)
     os.makedirs(args.out, exist_ok=True)
