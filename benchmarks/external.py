@@ -64,7 +64,7 @@ def external_row(source, data=None, split="val", limit=0, runs=10, threads=None,
     row = {"label": os.path.basename(path), "model": "external", "recipe": "tflite",
            "psnr": scores["psnr"], "ssim": scores["ssim"], "latency_ms": ms,
            "latency_source": f"desktop CPU, {threads or 'default'} threads", "desktop_ms": ms,
-           "size_kb": os.path.getsize(path) / 1024, "gpu_delegate": gpu_check.check(path).status,
+           "size_kb": os.path.getsize(path) / 1024, "gpu_static": gpu_check.check(path).status,
            "budget": budget["verdict"], "input_hw": budget["input_hw"], "ms_per_mp": budget["ms_per_mp"],
            "score": challenge_score(scores["psnr"], ms / 1000.0),
            "input_range": list(predictor.ranges[0]), "output_range": list(predictor.ranges[1])}

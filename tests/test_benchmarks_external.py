@@ -29,7 +29,7 @@ def test_external_row_uses_its_conventions_and_gets_no_full_hd_verdict(setup):
     assert warning is None and row["psnr"] > 40.0 and row["input_range"] == [0.0, 4096.0]
     assert row["budget"] == "input 16x16: no Full HD verdict" and row["input_hw"] == [16, 16]
     assert row["ms_per_mp"] == pytest.approx(row["latency_ms"] / (32 * 32 / 1e6))
-    assert row["gpu_delegate"] == "fully delegated"
+    assert row["gpu_static"] == "fully delegated"
 
 
 def test_report_ranks_an_external_model_next_to_a_run(setup, tmp_path, capsys):
