@@ -41,7 +41,8 @@ def test_export_pair_and_report(trained_run, tmp_path, recipe):
     if recipe == "fp32":
         assert abs(fid["psnr_delta_db"]) < 0.01
     if recipe == "fp16":
-        assert fid["fp16_within_tolerance"]
+        assert fid["fp16_within_tolerance"] and fid["fp16_arithmetic"].startswith("FP32")
+        assert "FP16 check ran with FP32" in export.format_report(report)
     if recipe in ("int8", "qat"):
         assert "QUANTIZE" in saved["files"]["model.tflite"]["ops"] or fixed.input_dtype == np.float32
 

@@ -114,4 +114,6 @@ def format_report(report):
             lines.append(f"  warning: activations reach {fid['max_abs_activation']:.0f} > 65504: FP16 may overflow")
         if fid.get("fp16_within_tolerance") is False:
             lines.append("  warning: FP16 loses more than 0.05 dB against FP32")
+        if fid.get("fp16_arithmetic"):
+            lines.append(f"  FP16 check ran with {fid['fp16_arithmetic']}")
     return "\n".join(lines)
