@@ -18,13 +18,14 @@ from benchmarks import measured  # noqa: E402
 from benchmarks import report as leaderboard  # noqa: E402
 from benchmarks.adb import bench_adb  # noqa: E402
 from benchmarks.desktop import bench_desktop  # noqa: E402
-from benchmarks.score import challenge_score  # noqa: E402
-from data import dataset  # noqa: E402
+from benchmarks.score import FULL_HD_INPUT, challenge_score, sized_budget  # noqa: E402
+from data import dataset, default_data, synth  # noqa: E402
 from data.atomic import atomic_path, write_text  # noqa: E402
 from isp import train  # noqa: E402
 from isp.classic import classic_isp  # noqa: E402
 from isp.evaluate import evaluate  # noqa: E402
 from tflite_export import export, gpu_check  # noqa: E402
+from tflite_export.runtime import TFLiteModel  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -81,12 +82,15 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
                                         val_images=options.val_images, progress=progress)
         print(export.format_report(exports[recipe]))
 
-    stages.next("classical ISP baseline on the same val images")
+    stages.next("classical ISP baseline on the same val images" + ("" if config.data else " + cross-sensor val"))
     val = splits["val"][:options.val_images or None]
     profile = train.profile_of(config)
     classic = evaluate(lambda raw: classic_isp(raw[0], profile)[None], val, profile,
                        out_dir=os.path.join(run_dir, "eval", "classic"), progress=progress)
     print(f"classical ISP: PSNR {classic['psnr']:.2f} dB, SSIM {classic['ssim']:.4f}")
+    cross = {} if config.data else cross_sensor_scores(train.dataset_root(config), run_dir, recipes, progress)
+    for name, result in cross.items():
+        print(f"cross-sensor val, {name}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}")
 
     stages.next(f"desktop latency at {options.fixed_shape[0]}x{options.fixed_shape[1]} packed input (LiteRT CPU)")
     latency = {}
@@ -106,14 +110,31 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
                   f"delegation {device[recipe]['benchmark'].get('delegation')}")
 
     stages.next("report")
-    result = build_report(config, run_dir, summary, exports, classic, latency, device, options)
+    result = build_report(config, run_dir, summary, exports, classic, latency, device, options, cross)
     write_report(run_dir, result, options)
     print(f"\nreport: {os.path.join(run_dir, 'report.md')}")
     return result
 
 
-def build_report(config, run_dir, summary, exports, classic, latency, device, options):
-    """The report dict: one leaderboard row per recipe, the classical baseline, and the details."""
+def cross_sensor_scores(data_root, run_dir, recipes, progress=True):
+    """{recipe or "classic": evaluate() result} on the built-in cross-sensor val (data/default_data.py),
+    read with its true levels; each recipe's model_none.tflite, and the classical ISP."""
+    root = default_data.cross_sensor_root(data_root)
+    pairs, profile = dataset.load_splits(root)["val"], synth.manifest_profile(root)
+    scores = {}
+    for recipe in recipes:
+        model = TFLiteModel(os.path.join(run_dir, "tflite", recipe, "model_none.tflite"))
+        scores[recipe] = evaluate(model.run, pairs, profile, progress=progress)
+    scores["classic"] = evaluate(lambda raw: classic_isp(raw[0], profile)[None], pairs, profile,
+                                 out_dir=os.path.join(run_dir, "eval", "classic-cross-sensor"), progress=progress)
+    return scores
+
+
+def build_report(config, run_dir, summary, exports, classic, latency, device, options, cross=None):
+    """The report dict: one leaderboard row per recipe, the classical baseline, and the details.
+
+    cross: `cross_sensor_scores` (or empty): fills the rows' cross-sensor PSNR/SSIM."""
+    cross = cross or {}
     rows = []
     for recipe, exp in exports.items():
         fid = exp["fidelity"]
@@ -122,6 +143,8 @@ def build_report(config, run_dir, summary, exports, classic, latency, device, op
         rows.append({
             "label": f"{config.model} {recipe}", "model": config.model, "recipe": recipe,
             "psnr": fid["tflite_psnr"], "ssim": fid["tflite_ssim"], "psnr_delta_vs_keras": fid["psnr_delta_db"],
+            "psnr_cross_sensor": cross.get(recipe, {}).get("psnr"),
+            "ssim_cross_sensor": cross.get(recipe, {}).get("ssim"),
             "latency_ms": ms,
             "latency_source": "phone GPU (adb)" if phone else f"desktop CPU, {options.threads} threads",
             "desktop_ms": latency[recipe]["latency_ms"]["mean"],
@@ -131,14 +154,19 @@ def build_report(config, run_dir, summary, exports, classic, latency, device, op
             "gpu_measured": _measured_on(phone, "phone GPU (adb)"),
             "score": challenge_score(fid["tflite_psnr"], ms / 1000.0, options.score_c)})
     measured.apply_verdicts(rows, options.budget_ms, config.model)
+    for row in rows:  # a phone verdict holds for Full HD input only
+        if row["phone_ms"] is not None and tuple(options.fixed_shape) != FULL_HD_INPUT:
+            row["budget"] = sized_budget(row["latency_ms"], options.fixed_shape, *options.budget_ms)["verdict"]
     rows.append({"label": "classical ISP", "model": "classic", "recipe": "—", "psnr": classic["psnr"],
-                 "ssim": classic["ssim"]})
+                 "ssim": classic["ssim"], "psnr_cross_sensor": cross.get("classic", {}).get("psnr"),
+                 "ssim_cross_sensor": cross.get("classic", {}).get("ssim")})
     leaderboard.mark_pareto(rows)
     return {"run_dir": run_dir, "model": config.model, "val_images": classic["images"],
             "best_val_psnr_keras": summary["best_val_psnr"], "qat_best_val_psnr": summary["qat_best_val_psnr"],
             "budget_ms": list(options.budget_ms), "score_c": options.score_c, "rows": rows,
             "exports": exports, "desktop": latency, "phone": device or None,
-            "classic": {k: classic[k] for k in ("psnr", "ssim", "images")}}
+            "classic": {k: classic[k] for k in ("psnr", "ssim", "images")},
+            "cross_sensor": {name: {k: r[k] for k in ("psnr", "ssim", "images")} for name, r in cross.items()}}
 
 
 def _measured_on(result, device):
@@ -185,6 +213,9 @@ def report_markdown(result):
         f"# Learned ISP report: {result['model']}", "",
         f"Run folder `{result['run_dir']}`; metrics on {result['val_images']} validation images "
         "(PSNR/SSIM on uint8 images, data range 255).", "",
+        *(["- Cross-sensor PSNR: the built-in cross-sensor val (the val scenes through a camera outside the "
+           "training cameras, black level 64, 10-bit), read with its true levels."] if result.get("cross_sensor")
+          else []),
         f"- Best TFLite model: **{best['label']}**, {best['psnr']:.2f} dB / SSIM {best['ssim']:.4f}, "
         f"{best['psnr'] - classic['psnr']:+.2f} dB over the classical ISP ({classic['psnr']:.2f} dB).",
         f"- Latency budget {lo:g}–{hi:g} ms for a Full HD frame on a phone GPU: only phone (--adb) latencies "

@@ -21,6 +21,7 @@ from benchmarks.score import parse_budget  # noqa: E402
 from data.atomic import atomic_path, write_text  # noqa: E402
 
 COLUMNS = (("label", "model / recipe", "{}"), ("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
+           ("psnr_cross_sensor", "cross-sensor PSNR dB", "{:.2f}"),
            ("latency_ms", "latency ms", "{:.1f}"), ("latency_source", "measured on", "{}"),
            ("size_kb", "size KB", "{:.0f}"), ("gpu_static", "GPU delegate (static check)", "{}"),
            ("gpu_measured", "GPU delegate (measured on …)", "{}"),

@@ -51,7 +51,7 @@ from tflite_export.export import export
 from tflite_export.runtime import TFLiteModel
 
 DEFAULT_RUNS_DIR = os.path.join("runs", "zoo")
-DEFAULT_EPOCHS = 12
+DEFAULT_EPOCHS = config_mod.TrainConfig().epochs  # the product's own training budget
 DEFAULT_SEEDS = 3
 HELDOUT_PHOTOS = "/usr/share/backgrounds/mate/nature"  # Debian package mate-backgrounds
 HELDOUT_PAIRS = 48

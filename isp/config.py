@@ -21,9 +21,9 @@ class TrainConfig:
     data: str = ""                   # dataset root; "" -> built-in default data
     val_fraction: float = 0.1        # used only when the dataset has no val/ split
     model: str = "unet_s"
-    epochs: int = 12
+    epochs: int = 10
     steps_per_epoch: int = 0         # 0 -> one pass over the training pairs
-    batch_size: int = 8
+    batch_size: int = 16
     crop: int = 64                   # packed patch size (RAW crop is 2x, RGB target 2x)
     augment: bool = True
     cache: bool = True               # keep decoded pairs in memory after the first epoch

@@ -38,3 +38,29 @@ def test_report_rejects_non_reports(tmp_path, capsys):
     assert main(["report", str(tmp_path / "x.json")]) == 2
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.count("error: ") == 2
+
+
+def test_cross_sensor_val_is_scored_with_its_true_levels(tmp_path, monkeypatch):
+    from benchmarks import main_job
+    from data import default_data
+    from tflite_export import convert
+    from tflite_export_testing import tiny_isp_model
+    monkeypatch.setenv("ISP_CACHE_DIR", str(tmp_path / "cache"))
+    for key, value in (("TRAIN_PAIRS", 2), ("VAL_PAIRS", 3), ("VAL_PATCH", 64)):
+        monkeypatch.setattr(default_data, key, value)
+    root = default_data.ensure_default_data(progress=False)
+    model_path = tmp_path / "run" / "tflite" / "fp16" / "model_none.tflite"
+    model_path.parent.mkdir(parents=True)
+    model_path.write_bytes(convert.convert(tiny_isp_model(), "fp16", (None, None, 4)))
+    used = []
+    real_evaluate = main_job.evaluate
+
+    def spy(predict, pairs, profile, **kwargs):
+        used.append(profile)
+        return real_evaluate(predict, pairs, profile, **kwargs)
+
+    monkeypatch.setattr(main_job, "evaluate", spy)
+    scores = main_job.cross_sensor_scores(root, str(tmp_path / "run"), ["fp16"], progress=False)
+    assert set(scores) == {"fp16", "classic"} and scores["fp16"]["images"] == 3
+    assert all(p == default_data.CROSS_SENSOR_PROFILE for p in used)
+    assert (tmp_path / "run" / "eval" / "classic-cross-sensor" / "metrics.csv").is_file()

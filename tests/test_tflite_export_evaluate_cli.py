@@ -104,7 +104,8 @@ def test_eval_classic_baseline(data_root, tmp_path, monkeypatch, capsys):
     assert run_cli("eval", "classic", "--data", data_root, "--split", "train", "--no-progress") == 0
     rows = mean_row(tmp_path / "runs" / "classic" / "eval" / "train" / "metrics.csv")
     assert len(rows) == 5 and 0 < float(rows[-1]["psnr_db"]) < 100
-    assert capsys.readouterr().out.splitlines()[1].startswith("classic")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1 + next(i for i, line in enumerate(lines) if line.startswith("model "))].startswith("classic")
 
 
 def test_process_dataset_png_whole_and_tiled(run, keras_model, tmp_path):
