@@ -2,13 +2,16 @@
 
 Run from the repository root:  python -m benchmarks.input_pipeline [--pairs 512] [--seconds 10]
 
-Three measurements on one synthetic dataset (>= 500 pairs of 256x256 mosaics by default,
+Four measurements on one synthetic dataset (>= 500 pairs of 256x256 mosaics by default,
 unprocessed from the scikit-image photos and cached in --work-dir for later runs):
 
 - python loop: one thread reads each pair with `data.dataset.load_pair`, takes an aligned random
   crop, a random flip/rotation and stacks a batch in numpy: the same work as the pipeline;
 - tf.data pipeline: `data.pipeline.training_dataset` without the decoded cache, so every epoch
   decodes the PNG files again (the OS page cache may still hold the bytes);
+- on-the-fly synthesis: one thread makes every patch from scratch (crop of a bundled photo,
+  unprocessing with a fresh camera, gains and noise, packing): the cost of synthesising in the
+  input pipeline instead of reading a pre-built pool;
 - training step: the default model's real distributed train step (`isp.train.Trainer._make_step`:
   forward, loss of the default TrainConfig, backward, Adam update) on in-memory batches.
 
@@ -88,10 +91,11 @@ def synthetic_dataset(work_dir, pairs):
     Reuses the built-in default-data builder (atomic, reused when complete) pointed at `work_dir`,
     so the user's own default-data cache is left alone. Returns (root, every pair of every split).
     """
-    from data import dataset
-    from data.default_data import CACHE_ENV, ensure_default_data
-    with _environment(CACHE_ENV, os.path.join(work_dir, f"pairs-{pairs}")):
-        root = str(ensure_default_data(count=pairs, patch=SYNTH_PATCH, progress=False))
+    from data import dataset, default_data, sensor, synth
+    names = tuple(name for name, photo in default_data.bundled_photos().items() if min(photo.shape[:2]) >= SYNTH_PATCH)
+    plans = {".": ({"train": synth.SplitPlan(names, pairs, SYNTH_PATCH)}, sensor.CHALLENGE_PROFILE, None)}
+    root = str(default_data.ensure_dataset(os.path.join(work_dir, f"pairs-{pairs}"), plans,
+                                           default_data.bundled_photos, progress=False))
     splits = dataset.load_splits(root)
     return root, [pair for split in splits.values() for pair in split]
 
@@ -256,6 +260,26 @@ def _python_loop_runner(pairs, batch_size, crop, seed=0):
     return run_batch
 
 
+def _on_the_fly_runner(batch_size, crop, seed=0):
+    """run_batch() that synthesises every patch on the spot (one thread): a random crop of a bundled
+    photo, unprocessed with a fresh random camera, gains and noise (`data.synth.make_pair`), packed
+    and normalised. What an on-the-fly tf.data source would cost per patch instead of reading a pool.
+    """
+    from data import default_data, sensor, synth
+    photos = [p.astype(np.float32) / 255.0 for p in default_data.bundled_photos().values()]
+    rng = np.random.default_rng(seed)
+
+    def one_patch():
+        photo = photos[rng.integers(len(photos))]
+        mosaic, target = synth.make_pair(photo, rng, 2 * crop, sensor.CHALLENGE_PROFILE)
+        return sensor.normalize(sensor.pack(mosaic)), target.astype(np.float32) / 255.0
+
+    def run_batch():
+        raws, rgbs = zip(*(one_patch() for _ in range(batch_size)))
+        return np.stack(raws), np.stack(rgbs)
+    return run_batch
+
+
 def _pipeline_runner(pairs, batch_size, crop):
     """run_batch() that pulls the next batch of `training_dataset` (no decoded cache), epoch after epoch."""
     from data import pipeline
@@ -285,6 +309,7 @@ def main(argv=None):
     step = step_runner(train_step(trainer), in_memory_batches(trainer, min(args.batches, 8)))
     runners = {"python loop": _python_loop_runner(pairs, args.batch_size, args.crop),
                "tf.data pipeline": _pipeline_runner(pairs, args.batch_size, args.crop),
+               "on-the-fly synthesis": _on_the_fly_runner(args.batch_size, args.crop),
                "training step": step}
     rates = best_of_rounds({name: (lambda run=run: measure(run, args.batch_size, args.batches, args.seconds))
                             for name, run in runners.items()}, args.rounds)
@@ -295,7 +320,7 @@ def main(argv=None):
           f"training step: {trainer.config.model} on in-memory batches")
     print_rates("method", rates, "python loop")
     numbers = as_numbers(rates, {"python loop": "python_loop", "tf.data pipeline": "pipeline",
-                                 "training step": "train_step"})
+                                 "on-the-fly synthesis": "on_the_fly", "training step": "train_step"})
     numbers["pairs"] = len(pairs)
     numbers["pipeline_vs_python"] = numbers["pipeline"] / numbers["python_loop"]
     numbers["pipeline_vs_train_step"] = numbers["pipeline"] / numbers["train_step"]
@@ -305,6 +330,9 @@ def main(argv=None):
     print(f"CPU per patch: pipeline {cpu['pipeline']:.2f} ms, training step {cpu['train_step']:.2f} ms; "
           f"without the decoded cache, feeding the step costs "
           f"{100 * cpu['pipeline'] / cpu['train_step']:.0f}% on top of it on the same cores")
+    print(f"on-the-fly synthesis {cpu['on_the_fly']:.2f} CPU ms per patch = "
+          f"{100 * cpu['on_the_fly'] / cpu['train_step']:.0f}% of a training step, every epoch; a pre-built "
+          "pool costs that once, then the decoded cache")
     return numbers
 
 

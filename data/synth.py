@@ -136,7 +136,7 @@ def scene_of(name):
     return name.split("[", 1)[0]
 
 
-def _make_pair(photo, rng, patch, profile, rgb2cam=None):
+def make_pair(photo, rng, patch, profile, rgb2cam=None):
     """Random flipped crop of RGB [H, W, 3] -> (uint16 mosaic [P, P], uint8 RGB [P, P, 3]), P = patch."""
     h, w, _ = photo.shape
     top = rng.integers(0, h - patch + 1)
@@ -201,7 +201,7 @@ def synthesize_splits(photos, out_root, plans, seed=0, profile=SensorProfile(), 
                 photo = source.load(name)
                 for i in range(slot, plan.count, len(names)):
                     rng = np.random.default_rng([seed, split_index, i])
-                    raw, target = _make_pair(photo, rng, plan.patch, profile, rgb2cam)
+                    raw, target = make_pair(photo, rng, plan.patch, profile, rgb2cam)
                     write_png(out_root / split / RAW_DIR / f"{i}.png", raw)
                     write_png(out_root / split / RGB_DIR / f"{i}.png", target)
                     bar.update(1)
