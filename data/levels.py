@@ -3,9 +3,13 @@
 
 Black: the DARK_PERCENTILE-th percentile of the means of BLOCK x BLOCK packed-pixel blocks of each
 channel. Averaging a block cancels most of the read noise (which is symmetric around the black
-level), and the darkest blocks of a dataset are shadows whose signal is nearly zero; when the data
-has no near-black content at all, the estimate reads the darkest content and sits above the true
-level. Values clipped at 0 (black level 0) bias the mean upward by a fraction of the noise only.
+level), and the darkest blocks of a dataset are shadows whose signal is nearly zero. Known biases
+(measured on synthetic sensors with known levels): when a large share of the data is exactly black
+(a sixth of every frame in one test) the percentile falls in the noise tail and reads up to about
+1.5 block-noise sigmas low (5 DN at the strongest training noise, 1-2 DN typically); when the data
+has no near-black content at all, it reads the darkest content (4-7 DN high on the built-in
+cross-sensor val, whose two scenes have no true black; 0-2 DN high on the held-out nature photos).
+Values clipped at 0 (black level 0) bias the mean upward by a fraction of the noise only.
 White: a channel saturates when at least SATURATION_FRACTION of its pixels (and SATURATION_MIN_PIXELS)
 sit exactly at its maximum (a clipping spike); the sensor's white level is the highest saturated channel's maximum
 (one ADC clips every channel) and, when no channel saturates, the next common sensor white level

@@ -176,3 +176,37 @@ def test_help(command, capsys):
         run_cli(command, "--help")
     text = capsys.readouterr().out
     assert "classic" in text and "--black-level" in text and "--qat" in text
+
+
+@pytest.fixture(scope="module")
+def leveled_root(tmp_path_factory):
+    """Synthetic pairs of a sensor with black levels 62,60,58,61 and white 1023 (see test_data_levels)."""
+    from data import synth
+    from test_data_levels import PROFILE, scene
+    root = tmp_path_factory.mktemp("leveled")
+    synth.synthesize_dataset({f"scene-{k}": scene(k) for k in range(4)}, root, count=24, patch=64,
+                             splits={"val": 1.0}, profile=PROFILE, progress=False)
+    return root
+
+
+def test_eval_auto_levels_are_estimated_from_the_split(leveled_root, tmp_path, capsys):
+    out = tmp_path / "auto"
+    assert run_cli("eval", "classic", "--data", leveled_root, "--black-level", "auto", "--white-level", "auto",
+                   "--out", out, "--no-progress") == 0
+    text = capsys.readouterr().out
+    line = next(line for line in text.splitlines() if line.startswith("auto levels from the val RAWs"))
+    black = [float(b) for b in line.split("black ")[1].split(",")[:4]]
+    np.testing.assert_allclose(black, (62, 60, 58, 61), atol=2)
+    assert "white 1023" in line and "dark floor" not in text
+    assert run_cli("eval", "classic", "--data", leveled_root, "--out", tmp_path / "zero", "--no-progress") == 0
+    assert "dark floor" in capsys.readouterr().out  # the default black level 0 is far below the data's floor
+
+
+def test_process_png_with_auto_levels_from_the_frame(run, leveled_root, tmp_path, capsys):
+    raw_png = leveled_root / "val" / "mediatek_raw" / "0.png"
+    assert run_cli("process", "classic", raw_png, tmp_path / "zero.png", "--no-progress") == 0
+    assert "dark floor" in capsys.readouterr().out
+    assert run_cli("process", "classic", raw_png, tmp_path / "auto.png", "--black-level", "auto",
+                   "--white-level", "auto", "--no-progress") == 0
+    assert "dark floor" not in capsys.readouterr().out
+    assert image_io.read_rgb(tmp_path / "auto.png").mean() < image_io.read_rgb(tmp_path / "zero.png").mean()
