@@ -51,8 +51,8 @@ def add_command(subparsers):
                         help="with `parse`: a saved benchmark_model output (stdout+stderr)")
     parser.add_argument("--device", choices=sorted(_DEFAULT_COUNTS), default="desktop",
                         help="desktop: LiteRT Interpreter on the CPU (XNNPACK); desktop-gpu: LiteRT "
-                             "CompiledModel on this machine's GPU; adb: benchmark_model on a phone "
-                             "(default: desktop)")
+                             "CompiledModel on this machine's GPU (op split, FP16/FP32 accuracy vs the CPU); "
+                             "adb: benchmark_model on a phone (default: desktop)")
     parser.add_argument("--runs", type=int, help="timed runs (default: 20 desktop, 50 adb)")
     parser.add_argument("--warmup", type=int, help="warm-up runs before timing "
                                                    "(default: 3 desktop, 5 adb)")
@@ -211,8 +211,8 @@ def _memory_rows(result):
 
 
 def _delegation_rows(result):
-    if "fully_accelerated" in result:
-        return [("fully accelerated", str(result["fully_accelerated"]))]
+    if "op_split" in result:
+        return _desktop_gpu_rows(result)
     parsed = result.get("benchmark")
     if not parsed:
         return []
@@ -222,6 +222,19 @@ def _delegation_rows(result):
     rows = [("delegation", text)]
     if parsed["unsupported_ops"]:
         rows.append(("unsupported ops", ", ".join(op["op"] for op in parsed["unsupported_ops"])))
+    return rows
+
+
+def _desktop_gpu_rows(result):
+    """Op split as LiteRT's accelerator logged it (never `is_fully_accelerated()`), and GPU vs CPU accuracy."""
+    split = result["op_split"]
+    rows = [("GPU-only compile", "succeeds: every op runs on the GPU" if split["gpu_only_compiles"]
+             else "fails: some op needs the CPU"),
+            ("delegation", measured.measured_delegation(result) or "unknown: the accelerator logged no op split")]
+    for key, name in (("fp16", "GPU FP16 vs CPU"), ("enforce_f32", "GPU FP32 vs CPU")):
+        acc = result["accuracy"][key]
+        rows.append((name, f"{acc['non_finite']} non-finite (NaN/inf) outputs" if acc["non_finite"]
+                     else f"max |diff| {acc['max_abs_diff']:.3g}, PSNR {acc['psnr_db']:.2f} dB"))
     return rows
 
 

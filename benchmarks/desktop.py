@@ -5,13 +5,13 @@ toolkit's models are fed; --input-range for models that expect e.g. RAW counts),
 integer range for a quantized (uint8/int8) input. A dynamic-shape input `[1, -1, -1, C]` is
 resized to `input_shape` (default Full HD: 544x960 packed RAW, i.e. a 1088x1920 RGB output).
 
-The GPU path runs in a child process: the native accelerator explains failures (e.g. "No adapters
-found") only on stderr, and a broken driver may abort the process instead of raising.
+The GPU path runs in a child process (`tflite_export.litert_gpu.run_child`): the native accelerator
+explains failures (e.g. "No adapters found") and logs its GPU/CPU op split only on stderr, and a
+broken driver may abort the process instead of raising.
 """
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -19,11 +19,11 @@ import numpy as np
 
 from benchmarks.errors import BenchError
 from benchmarks.score import FULL_HD_INPUT
-_RESULT_MARKER = "ISP_BENCH_RESULT "
-_GPU_FAILURES = (
-    ("No adapters found", "LiteRT's GPU accelerator found no GPU adapter"),
-    ("Couldn't load Vulkan", "the Vulkan loader libvulkan.so.1 is missing"),
-)
+from isp.metrics import PSNR_CAP_DB
+from tflite_export import litert_gpu
+from tflite_export.errors import ExportError
+
+GPU_RUNTIME = "LiteRT CompiledModel (ML Drift GPU accelerator over WebGPU, XNNPACK CPU fallback)"
 
 
 def input_specs(path):
@@ -113,29 +113,53 @@ def bench_desktop(path, threads=None, runs=20, warmup=3, input_shape=None, input
 
 
 def bench_desktop_gpu(path, runs=20, warmup=3, input_shape=None, timeout_s=600, input_range=(0.0, 1.0)):
-    """Time a LiteRT `CompiledModel` on the desktop GPU accelerator (CPU fallback for other ops).
+    """Op split, FP16/FP32 accuracy and latency of `path` on LiteRT's desktop GPU accelerator.
 
-    Runs in a child process; returns the same "latency_ms" layout as `bench_desktop` plus
-    "fully_accelerated". A machine without a usable GPU adapter raises a one-line BenchError.
+    In a child process: a GPU-only compile, then GPU|CPU, whose op split the accelerator logs
+    ("op_split", see `gpu_result`); then one random input runs on the CPU interpreter (the
+    reference), on the GPU at its default FP16 precision (timed: `warmup` runs, then `runs`) and on
+    the GPU with `enforce_f32` ("accuracy", see `accuracy`). Returns the "latency_ms" layout of
+    `bench_desktop`. A machine without a usable GPU adapter raises a one-line BenchError.
     """
     check_counts(runs, warmup)
     specs = input_specs(path)
     job = {"path": os.path.abspath(path), "runs": runs, "warmup": warmup, "input_range": list(input_range),
            "shapes": [resolve_input_shape(s["shape_signature"], input_shape) for s in specs]}
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     try:
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.desktop", json.dumps(job)],
-                              capture_output=True, text=True, env=env, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"desktop GPU benchmark of {path} did not finish in {timeout_s} s") from None
-    for line in proc.stdout.splitlines():
-        if line.startswith(_RESULT_MARKER):
-            result = json.loads(line[len(_RESULT_MARKER):])
-            result.update(model=os.fspath(path), input_shape=job["shapes"][0])
-            return result
-    raise BenchError(_gpu_failure_message(path, proc.returncode, proc.stderr))
+        child, log = litert_gpu.run_child("benchmarks.desktop", job, timeout_s, f"desktop GPU benchmark of {path}")
+    except ExportError as exc:
+        raise BenchError(f"{exc}; use --device desktop (CPU) or --device adb") from None
+    return gpu_result(child, log, path, job["shapes"][0])
+
+
+def gpu_result(child, log, path, input_shape):
+    """The bench result from the child's dict and its stderr `log`.
+
+    "op_split" becomes {"gpu_only_compiles", "num_ops", "gpu_ops", "cpu_ops"} from the
+    accelerator's own log (`litert_gpu.split_from_log`), never from `is_fully_accelerated()`:
+    with GPU|CPU accelerators that counts XNNPACK (the CPU) as an accelerator.
+    """
+    return dict(child, model=os.fspath(path), input_shape=input_shape,
+                op_split=litert_gpu.split_from_log(child["op_split"], log))
+
+
+def accuracy(reference, outputs):
+    """How far `outputs` are from the CPU `reference` (lists of arrays, flattened together).
+
+    {"max_abs_diff", "psnr_db", "non_finite"}: PSNR with the reference's value range as peak (1 for a
+    constant reference), capped at PSNR_CAP_DB; with any NaN/inf output (e.g. FP16 overflow) the
+    count is in "non_finite" and the other two are None.
+    """
+    ref = np.concatenate([np.ravel(r).astype(np.float64) for r in reference])
+    out = np.concatenate([np.ravel(o).astype(np.float64) for o in outputs])
+    non_finite = int(np.count_nonzero(~np.isfinite(out)))
+    if non_finite:
+        return {"max_abs_diff": None, "psnr_db": None, "non_finite": non_finite}
+    diff = out - ref
+    mse = float(np.mean(diff ** 2))
+    peak = float(np.ptp(ref)) or 1.0
+    psnr = PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * float(np.log10(peak ** 2 / mse)))
+    return {"max_abs_diff": float(np.max(np.abs(diff))), "psnr_db": psnr, "non_finite": 0}
 
 
 def current_rss_mb():
@@ -183,43 +207,57 @@ def _time_calls(call, runs, warmup):
     return times
 
 
-def _gpu_failure_message(path, returncode, stderr):
-    reasons = [reason for needle, reason in _GPU_FAILURES if needle in stderr]
-    if reasons:
-        return (f"desktop GPU benchmark of {path} impossible on this machine: {'; '.join(reasons)}; "
-                "use --device desktop (CPU) or --device adb")
-    if returncode < 0:
-        return (f"the LiteRT GPU accelerator crashed (signal {-returncode}) on {path}; "
-                "use --device desktop (CPU) or --device adb")
-    last = next((ln for ln in reversed(stderr.strip().splitlines()) if ln.strip()), "no output")
-    return f"desktop GPU benchmark of {path} failed (exit {returncode}): {last.strip()}"
+def _cpu_reference(path, feeds):
+    """Outputs of the LiteRT CPU interpreter on `feeds` (one array per input, in input order)."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = _load_interpreter(Interpreter, path)
+    for detail, feed in zip(interpreter.get_input_details(), feeds):
+        if list(detail["shape"]) != list(feed.shape):
+            interpreter.resize_tensor_input(detail["index"], feed.shape, strict=True)
+    interpreter.allocate_tensors()
+    for detail, feed in zip(interpreter.get_input_details(), feeds):
+        interpreter.set_tensor(detail["index"], feed)
+    interpreter.invoke()
+    return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
 
 
-def _gpu_worker(job):
-    """Child-process body of `bench_desktop_gpu`: compile for GPU+CPU, time `run_by_index`."""
-    from ai_edge_litert.compiled_model import CompiledModel
+def _compiled_runner(path, shapes, feeds, enforce_f32=False):
+    """GPU|CPU `CompiledModel` of `path` resized to `shapes`, its buffers filled with `feeds`: (run, read)."""
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
-    from ai_edge_litert.options import Options
-    start = time.perf_counter()
-    model = CompiledModel.from_file(job["path"], options=Options(
-        hardware_accelerators=HardwareAccelerator.GPU | HardwareAccelerator.CPU))
+    model = litert_gpu.compile_model(path, HardwareAccelerator.GPU | HardwareAccelerator.CPU, enforce_f32)
     signature = next(iter(model.get_signature_list()))
-    details = list(model.get_input_tensor_details(signature).values())
-    for index, (detail, shape) in enumerate(zip(details, job["shapes"])):
+    for index, (detail, shape) in enumerate(zip(model.get_input_tensor_details(signature).values(), shapes)):
         if list(detail["shape"]) != shape:
             model.resize_input_tensor(index, shape)
     inputs, outputs = model.create_input_buffers(0), model.create_output_buffers(0)
-    init_ms = (time.perf_counter() - start) * 1000.0
+    for buffer, feed in zip(inputs, feeds):
+        buffer.write(feed)
+
+    def read(like):
+        return [buffer.read(ref.size, ref.dtype).reshape(ref.shape) for buffer, ref in zip(outputs, like)]
+    return (lambda: model.run_by_index(0, inputs, outputs)), read
+
+
+def _gpu_worker(job):
+    """Child-process body of `bench_desktop_gpu`: op-split compiles, CPU reference, timed FP16, FP32 once."""
+    path, shapes = job["path"], job["shapes"]
+    facts, _ = litert_gpu.compile_split(path)
     rng = np.random.default_rng(0)
-    for buffer, detail, shape in zip(inputs, details, job["shapes"]):
-        buffer.write(random_input(shape, detail["dtype"], rng, job["input_range"]))
-    times = _time_calls(lambda: model.run_by_index(0, inputs, outputs), job["runs"], job["warmup"])
-    return {"device": "desktop-gpu", "runtime": "LiteRT CompiledModel (GPU accelerator, CPU fallback)",
-            "runs": job["runs"], "warmup": job["warmup"], "init_ms": init_ms,
-            "input_dtype": details[0]["dtype"],
-            "latency_ms": latency_stats(times), "fully_accelerated": model.is_fully_accelerated(),
+    feeds = [random_input(shape, spec["dtype"], rng, job["input_range"])
+             for spec, shape in zip(input_specs(path), shapes)]
+    reference = _cpu_reference(path, feeds)
+    start = time.perf_counter()
+    run, read = _compiled_runner(path, shapes, feeds)
+    init_ms = (time.perf_counter() - start) * 1000.0
+    times = _time_calls(run, job["runs"], job["warmup"])
+    fp16 = accuracy(reference, read(reference))
+    run_f32, read_f32 = _compiled_runner(path, shapes, feeds, enforce_f32=True)
+    run_f32()
+    return {"device": "desktop-gpu", "runtime": GPU_RUNTIME, "runs": job["runs"], "warmup": job["warmup"],
+            "init_ms": init_ms, "input_dtype": feeds[0].dtype.name, "latency_ms": latency_stats(times),
+            "op_split": facts, "accuracy": {"fp16": fp16, "enforce_f32": accuracy(reference, read_f32(reference))},
             "peak_rss_mb": peak_rss_mb()}
 
 
 if __name__ == "__main__":
-    print(_RESULT_MARKER + json.dumps(_gpu_worker(json.loads(sys.argv[1]))), flush=True)
+    print(litert_gpu.RESULT_MARKER + json.dumps(_gpu_worker(json.loads(sys.argv[1]))), flush=True)

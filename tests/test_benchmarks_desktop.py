@@ -6,11 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from benchmarks import bench_cli
-from benchmarks.desktop import (FULL_HD_INPUT, bench_desktop, bench_desktop_gpu, latency_stats,
-                                random_input, resolve_input_shape)
+from benchmarks import bench_cli, desktop, measured
+from benchmarks.desktop import (FULL_HD_INPUT, accuracy, bench_desktop, bench_desktop_gpu, gpu_result,
+                                latency_stats, random_input, resolve_input_shape)
 from benchmarks.errors import BenchError
 from benchmarks_testing import write_tiny_tflite
+from tflite_export import litert_gpu
 from tflite_export.errors import ExportError
 
 LATENCY_KEYS = {"mean", "p50", "p90", "min", "max", "std"}
@@ -127,7 +128,102 @@ def test_desktop_gpu(models):
         return
     assert _has_gpu_stack()
     check_latency(result["latency_ms"])
-    assert isinstance(result["fully_accelerated"], bool)
+    assert "fully_accelerated" not in result and result["op_split"]["num_ops"] == 2
+    assert set(result["accuracy"]) == {"fp16", "enforce_f32"}
+
+
+# The accelerator's log as captured from a GPU|CPU compile (issue 12): 1 of 4 ops on the GPU, while
+# is_fully_accelerated() said True because it counts XNNPACK as an accelerator.
+PARTIAL_LOG = ("INFO: [delegate_webgpu.cc:342] Create WebGPU environment (use_low_power=0)\n"
+               "INFO: 1 operations will run on the GPU, and the remaining 3 operations will run on the CPU.\n")
+EXACT = {"max_abs_diff": 0.0, "psnr_db": 100.0, "non_finite": 0}
+
+
+def _child(gpu_only_compiles=False, num_ops=4):
+    """A `_gpu_worker` result as the child prints it."""
+    return {"device": "desktop-gpu", "runtime": desktop.GPU_RUNTIME, "runs": 3, "warmup": 1, "init_ms": 5.0,
+            "input_dtype": "float32", "latency_ms": latency_stats([0.030, 0.031, 0.032]),
+            "op_split": {"gpu_only_compiles": gpu_only_compiles, "num_ops": num_ops},
+            "accuracy": {"fp16": {"max_abs_diff": 2e-3, "psnr_db": 61.5, "non_finite": 0}, "enforce_f32": EXACT},
+            "peak_rss_mb": 100.0}
+
+
+@pytest.mark.parametrize("gpu_only,log,split,delegation", [
+    (False, PARTIAL_LOG, (1, 3), "partially delegated (1 GPU / 3 CPU ops)"),
+    (False, "Replacing 4 out of 4 node(s) with delegate (x) node", (4, 0), "fully delegated (4 GPU / 0 CPU ops)"),
+    (True, "no split line", (4, 0), "fully delegated (4 GPU / 0 CPU ops)"),
+    (False, "no split line", (None, None), None),
+])
+def test_gpu_result_takes_the_split_from_the_accelerator_log(gpu_only, log, split, delegation):
+    result = gpu_result(_child(gpu_only), log, "m.tflite", [1, 544, 960, 4])
+    assert (result["op_split"]["gpu_ops"], result["op_split"]["cpu_ops"]) == split
+    assert result["op_split"]["gpu_only_compiles"] is gpu_only and result["model"] == "m.tflite"
+    assert measured.measured_delegation(result) == delegation
+
+
+def test_accuracy():
+    ref = np.linspace(0, 1, 101, dtype=np.float32).reshape(1, 101)
+    assert accuracy([ref], [ref.copy()]) == EXACT
+    result = accuracy([ref], [ref + np.float32(0.01)])
+    assert result["max_abs_diff"] == pytest.approx(0.01, rel=1e-4)
+    assert result["psnr_db"] == pytest.approx(40.0, abs=1e-3)
+    scaled = accuracy([ref * 4095], [ref * 4095 + np.float32(40.95)])  # peak is the reference's range
+    assert scaled["psnr_db"] == pytest.approx(40.0, abs=1e-3)
+    assert accuracy([np.zeros(4)], [np.full(4, 0.1)])["psnr_db"] == pytest.approx(20.0)  # constant: peak 1
+    broken = ref.copy()
+    broken[0, :2] = [np.inf, np.nan]
+    assert accuracy([ref], [broken]) == {"max_abs_diff": None, "psnr_db": None, "non_finite": 2}
+
+
+def _fake_run_child(child, log, calls):
+    def run_child(module, job, timeout_s, what):
+        calls.append((module, job, what))
+        return child, log
+    return run_child
+
+
+def test_bench_desktop_gpu_builds_the_job_and_reads_the_log(models, monkeypatch):
+    calls = []
+    monkeypatch.setattr(litert_gpu, "run_child", _fake_run_child(_child(), PARTIAL_LOG, calls))
+    result = bench_desktop_gpu(models["dynamic"], runs=3, warmup=1, input_range=(0, 4095))
+    (module, job, what), = calls
+    assert module == "benchmarks.desktop" and what.startswith("desktop GPU benchmark of")
+    assert job["shapes"] == [[1, *FULL_HD_INPUT, 4]] and (job["runs"], job["warmup"]) == (3, 1)
+    assert job["input_range"] == [0, 4095]
+    assert result["input_shape"] == [1, *FULL_HD_INPUT, 4] and result["op_split"]["cpu_ops"] == 3
+    json.dumps(result)
+
+
+def test_bench_desktop_gpu_without_adapter_is_one_line(models, monkeypatch):
+    def no_adapter(module, job, timeout_s, what):
+        raise ExportError(f"{what} impossible on this machine: LiteRT's GPU accelerator found no GPU adapter")
+    monkeypatch.setattr(litert_gpu, "run_child", no_adapter)
+    with pytest.raises(BenchError) as info:
+        bench_desktop_gpu(models["static"])
+    assert str(info.value) == (f"desktop GPU benchmark of {models['static']} impossible on this machine: LiteRT's "
+                               "GPU accelerator found no GPU adapter; use --device desktop (CPU) or --device adb")
+
+
+def test_gpu_worker_up_to_the_adapter(models, monkeypatch):
+    """The child's whole body, with LiteRT's compile pointed at the CPU accelerator (no GPU here)."""
+    from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+    compiles = []
+    real_compile = litert_gpu.compile_model
+
+    def cpu_compile(path, accelerators, enforce_f32=False):
+        compiles.append((accelerators, enforce_f32))
+        return real_compile(path, HardwareAccelerator.CPU, enforce_f32)
+    monkeypatch.setattr(litert_gpu, "compile_model", cpu_compile)
+    job = {"path": str(models["dynamic"]), "runs": 2, "warmup": 1, "input_range": [0, 1], "shapes": [[1, 24, 40, 4]]}
+    child = desktop._gpu_worker(job)
+    gpu_cpu = HardwareAccelerator.GPU | HardwareAccelerator.CPU
+    assert compiles == [(HardwareAccelerator.GPU, False), (gpu_cpu, False), (gpu_cpu, False), (gpu_cpu, True)]
+    assert child["op_split"] == {"gpu_only_compiles": True, "num_ops": 2}
+    for acc in child["accuracy"].values():  # XNNPACK both sides: the same numbers
+        assert acc["non_finite"] == 0 and acc["max_abs_diff"] < 1e-5 and acc["psnr_db"] > 90
+    check_latency(child["latency_ms"])
+    assert (child["runs"], child["warmup"], child["input_dtype"]) == (2, 1, "float32")
+    json.dumps(child)
 
 
 def _run_cli(*argv):
@@ -162,6 +258,20 @@ def test_cli_non_full_hd_gets_no_verdict(models, model, argv, size, tmp_path, ca
     assert f"input {size}: no Full HD verdict" in table and "ms per output megapixel" in table
     assert "within" not in table and "over budget" not in table
     assert json.loads(out.read_text())["budget"]["verdict"] == f"input {size}: no Full HD verdict"
+
+
+def test_cli_desktop_gpu_table(models, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(litert_gpu, "run_child", _fake_run_child(_child(), PARTIAL_LOG, []))
+    out = tmp_path / "gpu.json"
+    assert _run_cli(str(models["dynamic"]), "--device", "desktop-gpu", "--json", str(out)) == 0
+    rows = dict(line.split("  ", 1) for line in capsys.readouterr().out.splitlines())
+    rows = {name.strip(): value.strip() for name, value in rows.items()}
+    assert rows["GPU-only compile"] == "fails: some op needs the CPU"
+    assert rows["delegation"] == "partially delegated (1 GPU / 3 CPU ops)"
+    assert rows["GPU FP16 vs CPU"] == "max |diff| 0.002, PSNR 61.50 dB"
+    assert rows["GPU FP32 vs CPU"] == "max |diff| 0, PSNR 100.00 dB"
+    assert rows["budget"].startswith("within")  # a desktop GPU measurement gets the verdict
+    assert "fully accelerated" not in rows and "fully_accelerated" not in json.loads(out.read_text())
 
 
 def test_cli_input_range_bounds_the_random_input(models, capsys):

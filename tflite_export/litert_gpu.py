@@ -78,30 +78,50 @@ def accelerator_split(path, timeout_s=300):
         raise ExportError(f"{path}: no such .tflite file; give the path of an exported model")
     result, stderr = run_child("tflite_export.litert_gpu", {"path": os.path.abspath(path)}, timeout_s,
                                f"LiteRT GPU accelerator check of {path}")
-    gpu_ops, cpu_ops = op_split(stderr)
-    if result["gpu_only_compiles"] and gpu_ops is None:
-        gpu_ops, cpu_ops = result["num_ops"], 0
-    return dict(result, gpu_ops=gpu_ops, cpu_ops=cpu_ops)
+    return split_from_log(result, stderr)
 
 
-def _compile(path, accelerators):
+def split_from_log(facts, log):
+    """`facts` of `compile_split` plus "gpu_ops"/"cpu_ops": the split in the accelerator's `log` (stderr).
+
+    A GPU-only compile that succeeded without logging a split means every op runs on the GPU; with
+    neither, the split is unknown (None, None).
+    """
+    gpu_ops, cpu_ops = op_split(log)
+    if facts["gpu_only_compiles"] and gpu_ops is None:
+        gpu_ops, cpu_ops = facts["num_ops"], 0
+    return dict(facts, gpu_ops=gpu_ops, cpu_ops=cpu_ops)
+
+
+def compile_model(path, accelerators, enforce_f32=False):
+    """LiteRT `CompiledModel` of `path` on `accelerators`; the GPU uses FP16 unless `enforce_f32`."""
     from ai_edge_litert.compiled_model import CompiledModel
-    from ai_edge_litert.options import Options
-    return CompiledModel.from_file(path, options=Options(hardware_accelerators=accelerators))
+    from ai_edge_litert.options import GpuOptions, Options
+    return CompiledModel.from_file(path, options=Options(hardware_accelerators=accelerators,
+                                                         gpu_options=GpuOptions(enforce_f32=enforce_f32)))
 
 
-def _worker(job):
-    """Child body: GPU-only compile, then GPU|CPU compile (which must succeed on a GPU machine)."""
+def compile_split(path):
+    """GPU-only compile, then GPU|CPU compile (which must succeed on a GPU machine): (facts, GPU|CPU model).
+
+    facts: {"gpu_only_compiles", "num_ops"}; the op split is on this process's stderr (`split_from_log`).
+    """
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
     from ai_edge_litert.interpreter import Interpreter
-    num_ops = len(Interpreter(model_path=job["path"])._get_ops_details())
+    num_ops = len(Interpreter(model_path=path)._get_ops_details())
     try:
-        _compile(job["path"], HardwareAccelerator.GPU)
+        compile_model(path, HardwareAccelerator.GPU)
         gpu_only = True
     except RuntimeError:
         gpu_only = False
-    model = _compile(job["path"], HardwareAccelerator.GPU | HardwareAccelerator.CPU)
-    return {"gpu_only_compiles": gpu_only, "num_ops": num_ops, "fully_accelerated": model.is_fully_accelerated()}
+    return ({"gpu_only_compiles": gpu_only, "num_ops": num_ops},
+            compile_model(path, HardwareAccelerator.GPU | HardwareAccelerator.CPU))
+
+
+def _worker(job):
+    """Child body of `accelerator_split`."""
+    facts, model = compile_split(job["path"])
+    return dict(facts, fully_accelerated=model.is_fully_accelerated())
 
 
 if __name__ == "__main__":
