@@ -24,6 +24,7 @@ import numpy as np
 import skimage.data
 
 from data.errors import DataError
+from data.procedural import procedural_photos
 from data.sensor import CHALLENGE_PROFILE, SensorProfile
 from data.synth import PHOTO_SUFFIXES, SplitPlan, downscale_lossy, read_manifest, scene_of, synthesize_splits
 from data.unprocess import camera_ccm
@@ -35,6 +36,7 @@ TRAIN_PATCH = 128      # packed 64 x 64: the default training crop
 VAL_PAIRS = 48
 VAL_PATCH = 256
 VAL_SCENES = ("skimage.data.chelsea", "matplotlib.grace_hopper")
+DEAD_LEAVES = 0        # procedural dead-leaves images added to the training photos (see benchmarks/RESULTS.md)
 CROSS_SENSOR = "cross-sensor"
 # A fifth camera's XYZ -> camera matrix, not one of unprocess.XYZ2CAMS: 3 of the 9 entries of its
 # sRGB -> camera matrix lie outside the range of 20,000 training draws (tests check this).
@@ -75,9 +77,16 @@ def bundled_photos():
             "matplotlib.grace_hopper": downscale_lossy(hopper)}
 
 
-def default_plans():
-    """{dataset root relative to the default root: (SplitPlan per split, profile, fixed camera or None)}."""
-    names = list(bundled_photos())
+def default_images(dead_leaves=DEAD_LEAVES):
+    """The images the default data is cut from: `bundled_photos()` plus `dead_leaves` procedural
+    images (data/procedural.py), name -> uint8 [H, W, 3]."""
+    return {**bundled_photos(), **procedural_photos(dead_leaves)}
+
+
+def default_plans(dead_leaves=DEAD_LEAVES):
+    """{dataset root relative to the default root: (SplitPlan per split, profile, fixed camera or None)};
+    procedural images, if any, go to train only."""
+    names = list(bundled_photos()) + list(procedural_photos(dead_leaves, size=2))
     val = tuple(n for n in names if scene_of(n) in VAL_SCENES)
     train = tuple(n for n in names if scene_of(n) not in VAL_SCENES)
     return {".": ({"train": SplitPlan(train, TRAIN_PAIRS, TRAIN_PATCH), "val": SplitPlan(val, VAL_PAIRS, VAL_PATCH)},
@@ -151,7 +160,7 @@ def ensure_default_data(plans=None, seed=0, force=False, progress=True):
     plans: `default_plans()` unless given (tests pass smaller ones). The root holds `train/`,
     `val/` and `cross-sensor/val/` in the UltraISP layout (see data/synth.py).
     """
-    return ensure_dataset(default_data_root(), plans or default_plans(), bundled_photos, seed, force, progress)
+    return ensure_dataset(default_data_root(), plans or default_plans(), default_images, seed, force, progress)
 
 
 def ensure_cross_sensor_set(photo_dir, root, count, patch, seed=0, progress=True):

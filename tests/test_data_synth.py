@@ -323,3 +323,19 @@ def test_cross_sensor_camera_and_levels_are_outside_the_training_distribution():
     train_profile = default_data.default_plans()["."][1]
     assert profile.black_level != train_profile.black_level and min(profile.black_level) >= 32
     assert profile.white_level == 1023 != train_profile.white_level
+
+
+def test_dead_leaves_are_deterministic_colourful_and_train_only():
+    from data import procedural
+    images = procedural.procedural_photos(2, seed=3, size=128)
+    again = procedural.procedural_photos(2, seed=3, size=128)
+    assert list(images) == ["procedural.dead_leaves[0]", "procedural.dead_leaves[1]"]
+    for name, image in images.items():
+        assert image.shape == (128, 128, 3) and image.dtype == np.uint8
+        np.testing.assert_array_equal(image, again[name])
+        hues = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)[..., 0]
+        assert len(np.unique(hues // 10)) >= 10  # many dominant colours, not one cast
+    assert not np.array_equal(*images.values())
+    splits, _, _ = default_data.default_plans(dead_leaves=2)["."]
+    assert {n for n in splits["train"].names if n.startswith("procedural.")} == set(images)
+    assert not any(n.startswith("procedural.") for n in splits["val"].names)
