@@ -6,8 +6,9 @@ the top. Each package's `cli.add_commands(subparsers)` registers its subcommands
 """
 import argparse
 import importlib
-import os
 import sys
+
+from benchmarks import quiet
 
 PACKAGE_CLIS = ("data.cli", "isp.cli", "tflite_export.cli", "benchmarks.commands")
 USER_ERRORS = ("data.errors:DataError", "isp.errors:ISPError",
@@ -20,6 +21,8 @@ def build_parser():
         prog="isp",
         description="Mobile learned-ISP toolkit: data, training, TFLite export, GPU-delegate check, "
                     "latency benchmarks. Every subcommand has its own --help.")
+    parser.add_argument("--verbose", action="store_true",
+                        help=f"keep TensorFlow's start-up and C++ log lines (or set {quiet.VERBOSE_ENV}=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in PACKAGE_CLIS:
         importlib.import_module(module).add_commands(subparsers)
@@ -37,8 +40,9 @@ def user_error_types():
 
 def main(argv=None):
     """Entry point: parse, run the handler, print user errors on one line and exit 2."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if not quiet.verbose_requested(args.verbose):
+        quiet.quiet()
     try:
         status = args.func(args)
     except user_error_types() as exc:

@@ -1,21 +1,25 @@
-"""`isp` subcommands that sit at the top of the stack: train (the main job), bench, report, zoo."""
+"""`isp` subcommands that sit at the top of the stack: train (the main job), bench, report, zoo.
+
+The main job (benchmarks.main_job, TensorFlow) is imported by the `train` handler only.
+"""
 import os
 
-from benchmarks import bench_cli, main_job, report, zoo
+from benchmarks import bench_cli, report, zoo
 from benchmarks.score import parse_budget
 from isp import cli as isp_cli
 from isp import config as config_mod
 from isp.errors import ISPError
-from tflite_export import convert
 from tflite_export.cli import parse_shape
+from tflite_export.recipes import RECIPES
 
 
 def job_options(args):
     """JobOptions from the main-job flags."""
+    from benchmarks import main_job
     recipes = tuple(r for r in args.recipes.split(",") if r)
-    unknown = set(recipes) - set(convert.RECIPES)
+    unknown = set(recipes) - set(RECIPES)
     if unknown:
-        raise ISPError(f"--recipes: unknown {sorted(unknown)}; choose from {', '.join(convert.RECIPES)}")
+        raise ISPError(f"--recipes: unknown {sorted(unknown)}; choose from {', '.join(RECIPES)}")
     return main_job.JobOptions(
         recipes=recipes, fixed_shape=parse_shape(args.shape), rep_count=args.rep_count,
         val_images=args.fidelity_images, bench_runs=args.bench_runs, threads=args.threads, adb=args.adb,
@@ -25,6 +29,7 @@ def job_options(args):
 
 def run_train(args):
     """Handler of `isp train` / `python train.py`: the main job (or training alone with --train-only)."""
+    from benchmarks import main_job
     options = job_options(args)
     overrides = isp_cli.overrides_from_args(args)
     if args.resume:

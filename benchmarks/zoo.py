@@ -18,7 +18,7 @@ models for several rounds, each round starting at the next model, so machine noi
 alike; a model's latency is the median over rounds of its per-round median. Desktop CPU latency is
 not phone-GPU latency; ratios within one run are what this table can claim.
 
-Ratios are taken against the product default (`isp.models.unet.DEFAULT_MODEL`; else the first model
+Ratios are taken against the product default (`TrainConfig.model`; else the first model
 listed); the challenge score 2^(2 PSNR) / runtime uses the held-out mean PSNR (the val PSNR when no
 held-out set is available). The claim check: the default must beat the reference baseline
 (`REFERENCE_BASELINE`, a plain 3-level U-Net) by at least `TARGET_MARGIN_DB` in held-out mean PSNR and
@@ -27,6 +27,9 @@ in challenge score, and sit on the Pareto front of held-out PSNR vs latency.
 Output: a Markdown table printed and written to `--out` (default <runs-dir>/zoo.md) and the same
 data as JSON beside it (zoo.json), both atomically. Run folders: <runs-dir>/<model>-s<seed>/ (a
 rerun with the same budget resumes them; with another budget it is an error).
+
+TensorFlow (training, export, model building) is imported inside the functions that use it, so
+`isp zoo --help` answers at once.
 """
 import argparse
 import dataclasses
@@ -42,17 +45,13 @@ from benchmarks.score import challenge_score
 from data import dataset, default_data, synth
 from data.atomic import write_text
 from isp import config as config_mod
-from isp import train
-from isp.cost import format_table, model_cost
-from isp.evaluate import evaluate
-from isp.models import build, list_models, unet
 from tflite_export.cli import parse_shape
-from tflite_export.export import export
 from tflite_export.runtime import TFLiteModel
 
 DEFAULT_RUNS_DIR = os.path.join("runs", "zoo")
 DEFAULT_EPOCHS = config_mod.TrainConfig().epochs  # the product's own training budget
 DEFAULT_SEEDS = 3
+DEFAULT_MODEL = config_mod.TrainConfig.model  # the product default every ratio is taken against
 HELDOUT_PHOTOS = "/usr/share/backgrounds/mate/nature"  # Debian package mate-backgrounds
 HELDOUT_PAIRS = 48
 HELDOUT_PATCH = 256
@@ -84,6 +83,7 @@ def train_model(config, progress=True):
     Returns train's summary dict (run_dir, best_val_psnr). BenchError if the folder holds a run
     with another budget.
     """
+    from isp import train
     run_dir = os.path.join(config.runs_dir, config.name)
     stored = os.path.join(run_dir, "config.yaml")
     if not os.path.isfile(stored):
@@ -97,6 +97,7 @@ def train_model(config, progress=True):
 def eval_sets(config, runs_dir, heldout_photos=HELDOUT_PHOTOS, progress=True):
     """The evaluation sets for runs trained with `config` (see the module docstring); the held-out
     sets are left out, with a printed line, when `heldout_photos` is not a folder."""
+    from isp import train
     val = dataset.load_splits(train.dataset_root(config), config.val_fraction, config.seed)["val"]
     sets = [EvalSet("val", val[:config.val_images or None], train.profile_of(config), "the dataset's val split")]
     cross = default_data.cross_sensor_root(default_data.ensure_default_data(progress=progress))
@@ -120,6 +121,7 @@ def eval_sets(config, runs_dir, heldout_photos=HELDOUT_PHOTOS, progress=True):
 
 def score_tflite(path, sets):
     """{set name: {"psnr", "ssim"}} of the dynamic-shape .tflite at `path` on every EvalSet."""
+    from isp.evaluate import evaluate
     model = TFLiteModel(path)
     scores = {}
     for item in sets:
@@ -136,6 +138,9 @@ def measure_model(name, runs_dir, budget, seeds, sets_for, config_file=None, inp
     fixed-shape FP16 model.tflite); the row holds model, params, gmacs (at `input_shape`), fp16_kb,
     seeds, run_dirs and per set name {"psnr": [per seed], "ssim": [per seed]} under "scores".
     """
+    from isp.cost import model_cost
+    from isp.models import build
+    from tflite_export.export import export
     scores, run_dirs, first = {}, [], None
     for seed in range(seeds):
         config = budget_config(name, runs_dir, budget, seed, config_file)
@@ -242,6 +247,8 @@ def run_zoo(models, runs_dir, budget, config_file=None, seeds=DEFAULT_SEEDS, rou
 
     `input_shape`: packed (h, w) of the timed fixed-shape model.tflite and of the MAC count.
     """
+    from isp import train
+    from isp.models import list_models
     unknown = [m for m in models if m not in list_models()]
     if unknown or not models:
         raise BenchError(f"--models: unknown or empty {unknown}; registered: {', '.join(list_models())}")
@@ -266,7 +273,7 @@ def run_zoo(models, runs_dir, budget, config_file=None, seeds=DEFAULT_SEEDS, rou
     for row in rows:
         row.update(latency_ms=latency[row["model"]]["median_ms"],
                    round_p50_ms=latency[row["model"]]["round_p50_ms"])
-    reference = unet.DEFAULT_MODEL if unet.DEFAULT_MODEL in models else models[0]
+    reference = DEFAULT_MODEL if DEFAULT_MODEL in models else models[0]
     add_comparisons(rows, reference)
     config = budget_config(models[0], runs_dir, budget, 0, config_file)
     budget_keys = ("data", "epochs", "steps_per_epoch", "batch_size", "crop", "lr", "val_images")
@@ -277,15 +284,16 @@ def run_zoo(models, runs_dir, budget, config_file=None, seeds=DEFAULT_SEEDS, rou
     sets = [{"name": item.name, "images": len(item.pairs), "note": item.note,
              "profile": item.profile.to_dict()} for item in sets_for(config)]
     return {"settings": settings, "sets": sets, "reference": reference, "rows": rows,
-            "claim": claim_check(rows, unet.DEFAULT_MODEL)}
+            "claim": claim_check(rows, DEFAULT_MODEL)}
 
 
 def format_markdown(zoo):
     """The zoo dict as a Markdown document: settings, evaluation sets, the table, the claim check."""
+    from isp.cost import format_table
     s = zoo["settings"]
     steps = (f"{s['steps_per_epoch']} steps" if s["steps_per_epoch"]
              else "one pass over the train pairs")
-    absent = ("" if zoo["reference"] == unet.DEFAULT_MODEL
+    absent = ("" if zoo["reference"] == DEFAULT_MODEL
               else " (the first model listed: the product default is not in the table)")
     names = [item["name"] for item in zoo["sets"]]
     lines = ["# Fidelity benchmark (model zoo)", "",
@@ -383,6 +391,7 @@ def _budget(args):
 
 def run(args):
     """Run the zoo from parsed args, print the table, write --out; returns the zoo dict."""
+    from isp.models import list_models
     models = args.models.split(",") if args.models else list_models()
     zoo = run_zoo(models, args.runs_dir, _budget(args), args.config, args.seeds, args.rounds, args.runs,
                   args.warmup, args.threads, parse_shape(args.input_shape, "--input-shape", BenchError),

@@ -1,12 +1,16 @@
-"""`isp` subcommands of the exporter: export, check-gpu, eval, process, models (cost table with TFLite sizes)."""
-from tqdm import tqdm
+"""`isp` subcommands of the exporter: export, check-gpu, eval, process, models (cost table with TFLite sizes).
 
-from isp import cost
-from isp.models import build, list_models
-from tflite_export import convert, evaluate_cli, export, gpu_check_cli
+Parsers only: TensorFlow is imported by the handlers that need it, so `--help` answers at once.
+"""
+from tflite_export import evaluate_cli, gpu_check_cli
+from tflite_export.errors import ExportError
+from tflite_export.recipes import IO_TYPES, RECIPES
+
+SIZE_RECIPES = ("fp32", "fp16")
+BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2}
 
 
-def parse_shape(text, flag="--shape", error=export.ExportError):
+def parse_shape(text, flag="--shape", error=ExportError):
     """'544,960' -> (544, 960): a packed input height and width given as flag `flag`; a malformed
     value raises `error` (the calling package's user-error type)."""
     try:
@@ -20,6 +24,7 @@ def parse_shape(text, flag="--shape", error=export.ExportError):
 
 def run_export(args):
     """Handler of `isp export`."""
+    from tflite_export import export
     out_dir = args.out or f"{export.find_run(args.source)}/tflite/{args.quant}"
     report = export.export(args.source, args.quant, out_dir, io_type=args.io, fixed_shape=parse_shape(args.shape),
                            rep_count=args.rep_count, val_images=args.val_images,
@@ -30,13 +35,25 @@ def run_export(args):
 
 
 def run_models(args):
-    """Handler of `isp models`: parameters, MACs, activation traffic and TFLite sizes per model."""
+    """Handler of `isp models`: parameters, MACs, activation traffic and TFLite sizes per model.
+
+    Sizes are the weights' bytes (parameters x 4 or 2, `weights_kb_*`) unless --sizes converts every
+    model and reports the .tflite file sizes (`fp32_kb`, `fp16_kb`)."""
+    from tqdm import tqdm
+
+    from isp import cost
+    from isp.models import build, list_models
+    from tflite_export import convert
+
     shape = (*parse_shape(args.shape), 4)
     rows = cost.cost_table(args.names or list_models(), shape)
-    if not args.no_tflite:
+    for row in rows:
+        row.update({f"weights_kb_{recipe}": round(row["params"] * BYTES_PER_WEIGHT[recipe] / 1024, 1)
+                    for recipe in SIZE_RECIPES})
+    if args.sizes:
         for row in tqdm(rows, desc="converting", unit="model"):
             model = build(row["model"], shape)
-            for recipe in ("fp32", "fp16"):
+            for recipe in SIZE_RECIPES:
                 row[f"{recipe}_kb"] = round(len(convert.convert(model, recipe, shape)) / 1024, 1)
     print(cost.format_table(rows))
     return 0
@@ -50,11 +67,11 @@ def add_commands(subparsers):
                     "model_none.tflite ([1,None,None,4] -> [1,None,None,3]) with one quantization recipe, "
                     "check GPU-delegate compatibility and fidelity on the validation split, write export.json.")
     parser.add_argument("source", help="run folder (runs/<name>) or a checkpoint file inside it")
-    parser.add_argument("--quant", choices=convert.RECIPES, default="fp16",
+    parser.add_argument("--quant", choices=RECIPES, default="fp16",
                         help="fp32; fp16 (float16 weights, GPU default); int8 (post-training, calibrated on "
                              "real training inputs); qat (int8 from the QAT model; needs --qat-epochs in "
                              "training). Default %(default)s")
-    parser.add_argument("--io", choices=convert.IO_TYPES, default="float",
+    parser.add_argument("--io", choices=IO_TYPES, default="float",
                         help="input/output type; uint8 only with int8/qat (default %(default)s)")
     parser.add_argument("--out", help="output folder (default: <run>/tflite/<quant>)")
     parser.add_argument("--shape", default="544,960",
@@ -70,8 +87,10 @@ def add_commands(subparsers):
     models = subparsers.add_parser(
         "models", help="cost profile of every registered model",
         description="Parameters, multiply-accumulates per frame, activation memory traffic and FP32/FP16 "
-                    "TFLite sizes of registered models, counted from the built graphs at one input size.")
+                    "weight sizes (parameters x 4 or 2 bytes) of registered models, counted from the built "
+                    "graphs at one input size; --sizes also converts each model and reports its .tflite sizes.")
     models.add_argument("names", nargs="*", help="models to profile (default: all registered)")
     models.add_argument("--shape", default="544,960", help="packed input H,W (default %(default)s = Full HD)")
-    models.add_argument("--no-tflite", action="store_true", help="skip the TFLite conversions (sizes)")
+    models.add_argument("--sizes", action="store_true",
+                        help="convert every model to FP32 and FP16 TFLite and report the file sizes (slow)")
     models.set_defaults(func=run_models)

@@ -10,10 +10,7 @@ import tensorflow as tf
 from tflite_export.errors import ExportError
 from tflite_export.gpu_check import read_flatbuffer
 from tflite_export.gpu_graph import op_code_name
-
-RECIPES = ("fp32", "fp16", "int8", "qat")
-IO_TYPES = ("float", "uint8")
-QUANTIZED_RECIPES = ("int8", "qat")
+from tflite_export.recipes import IO_TYPES, QUANTIZED_RECIPES, RECIPES
 
 
 def concrete_function(model, input_shape):

@@ -3,6 +3,8 @@
 MODEL is a run folder, a checkpoint inside one (checkpoints/best.weights.h5 or qat.weights.h5),
 a `.tflite` file, or `classic` (the classical ISP baseline, isp/classic.py). The library work is
 in isp/evaluate.py and isp/inference.py; this module only turns MODEL into a predict callable.
+
+TensorFlow (isp.train, tflite_export.export) is imported by the handlers, not here: `--help` stays instant.
 """
 import argparse
 import dataclasses
@@ -12,12 +14,9 @@ from data import dataset, image_io, levels, sensor
 from data.camera_raw import read_camera_raw
 from isp import config as config_mod
 from isp.classic import classic_isp, gray_world_gains
-from isp.evaluate import evaluate, format_summary
 from isp.inference import DEFAULT_OVERLAP, DEFAULT_TILE, process_frame, rgb_to_uint8
-from isp.train import BEST_WEIGHTS, dataset_root, profile_of
 from tflite_export import conventions
 from tflite_export.errors import ExportError
-from tflite_export.export import find_run, load_model
 from tflite_export.runtime import TFLiteModel
 
 CLASSIC = "classic"
@@ -68,6 +67,7 @@ def _config(run_dir, sensor_overrides):
 
 def _keras_stage(model_arg, qat):
     """Whether to load the QAT model: --qat, or a checkpoint path naming the QAT weights."""
+    from isp.train import BEST_WEIGHTS
     if not os.path.isfile(model_arg):
         return qat
     name = os.path.basename(model_arg)
@@ -101,6 +101,7 @@ def load_predictor(model_arg, qat=False, sensor_overrides=None, ranges=(None, No
                          _config(_enclosing_run(model_arg), sensor_overrides),
                          os.path.join(os.path.dirname(os.path.abspath(model_arg)), f"{stem}_eval"), fixed,
                          ranges=(input_range, output_range))
+    from tflite_export.export import find_run, load_model
     use_qat = _keras_stage(model_arg, qat)
     run_dir = find_run(model_arg)
     model, _ = load_model(run_dir, "qat" if use_qat else "fp32")
@@ -116,6 +117,8 @@ def _sensor_overrides(args):
 
 def run_eval(args):
     """`isp eval`: evaluate MODEL on one split; print the mean table and where the files went."""
+    from isp.evaluate import evaluate, format_summary
+    from isp.train import dataset_root, profile_of
     predictor = load_predictor(args.model, args.qat, _sensor_overrides(args), conventions.ranges_from_args(args))
     config = predictor.config
     root = args.data or dataset_root(config)
