@@ -10,11 +10,12 @@ import json
 
 from benchmarks import measured
 from benchmarks.adb import BINARY_ENV, WHERE_BINARY, bench_adb
-from benchmarks.desktop import FULL_HD_INPUT, bench_desktop, bench_desktop_gpu
+from benchmarks.desktop import bench_desktop, bench_desktop_gpu
 from benchmarks.errors import BenchError
 from benchmarks.parse import parse_benchmark_output, require_timings
-from benchmarks.score import DEFAULT_BUDGET_MS, challenge_score, parse_budget, sized_budget
+from benchmarks.score import parse_budget, sized_budget
 from data.atomic import write_text
+from data.challenge import BUDGET_TEXT, FULL_HD_PACKED, FULL_HD_TEXT, SCORE_C, challenge_score
 from tflite_export.cli import parse_shape
 from tflite_export.conventions import DEFAULT_RANGE, parse_range
 
@@ -60,17 +61,17 @@ def add_command(subparsers):
                         help="CPU threads (desktop, and adb's --num_threads; default: runtime's)")
     parser.add_argument("--input-shape", metavar="H,W",
                         help="height,width of a dynamic-shape model's packed RAW input "
-                             f"(default: {FULL_HD_INPUT[0]},{FULL_HD_INPUT[1]}, Full HD)")
+                             f"(default: {FULL_HD_TEXT}, Full HD)")
     parser.add_argument("--input-range", metavar="LO,HI",
                         help="desktop devices: bounds of the random float input, the model's values for "
                              "black,white (default 0,1; 0,4095 for a model that expects 12-bit counts, "
                              "--input-range=-1,1); benchmark_model on a phone draws its own input")
     parser.add_argument("--budget-ms", metavar="LO,HI",
-                        default=f"{DEFAULT_BUDGET_MS[0]:g},{DEFAULT_BUDGET_MS[1]:g}",
+                        default=BUDGET_TEXT,
                         help="latency budget for the verdict (default: %(default)s)")
     parser.add_argument("--psnr", type=float, metavar="DB",
                         help="also print the challenge score 2^(2*PSNR)/(C*runtime_s)")
-    parser.add_argument("--score-c", type=float, default=1.0, metavar="C",
+    parser.add_argument("--score-c", type=float, default=SCORE_C, metavar="C",
                         help="the score's constant C; the organisers never published it "
                              "(default: %(default)s)")
     parser.add_argument("--json", metavar="OUT", help="also write the full result as JSON to OUT")
@@ -105,7 +106,7 @@ def run_bench(args):
     result = _benchmark(args)
     mean_ms = result["latency_ms"]["mean"]
     result["budget"] = sized_budget(mean_ms, result["input_shape"], lo_ms, hi_ms)
-    if _MEASURED_ON[args.device] == measured.DESKTOP_CPU and result["budget"]["input_hw"] == list(FULL_HD_INPUT):
+    if _MEASURED_ON[args.device] == measured.DESKTOP_CPU and result["budget"]["input_hw"] == list(FULL_HD_PACKED):
         # the budget is for a phone GPU (other sizes already have no verdict)
         result["budget"]["verdict"] = measured.verdict(mean_ms, measured.DESKTOP_CPU, (lo_ms, hi_ms))
     if args.psnr is not None:

@@ -6,11 +6,12 @@ import os
 
 from benchmarks import bench_cli, report, zoo
 from benchmarks.score import parse_budget
+from data.challenge import BUDGET_TEXT, FULL_HD_TEXT, SCORE_C
 from isp import cli as isp_cli
 from isp import config as config_mod
 from isp.errors import ISPError
 from tflite_export.cli import parse_shape
-from tflite_export.recipes import RECIPES
+from tflite_export.recipes import DEFAULT_REP_COUNT, RECIPES
 
 
 def job_options(args):
@@ -46,9 +47,9 @@ def add_job_arguments(parser):
     group.add_argument("--recipes", default="fp16,int8",
                        help="export recipes, comma-separated from fp32,fp16,int8,qat; qat is added when "
                             "--qat-epochs > 0 (default %(default)s)")
-    group.add_argument("--shape", default="544,960",
+    group.add_argument("--shape", default=FULL_HD_TEXT,
                        help="packed input H,W of the fixed model.tflite (default %(default)s = Full HD)")
-    group.add_argument("--rep-count", type=int, default=32,
+    group.add_argument("--rep-count", type=int, default=DEFAULT_REP_COUNT,
                        help="calibration inputs for int8 post-training quantization (default %(default)s)")
     group.add_argument("--fidelity-images", type=int, default=0,
                        help="val images for the fidelity check and baseline (0: all; default %(default)s)")
@@ -59,8 +60,9 @@ def add_job_arguments(parser):
                        help="also benchmark on a phone over adb (needs a device and --binary benchmark_model)")
     group.add_argument("--serial", help="adb device serial when several phones are attached")
     group.add_argument("--binary", help="Android benchmark_model binary (or set ISP_BENCHMARK_MODEL)")
-    group.add_argument("--budget-ms", default="20,50", help="Full HD latency budget LO,HI in ms (default %(default)s)")
-    group.add_argument("--score-c", type=float, default=1.0,
+    group.add_argument("--budget-ms", default=BUDGET_TEXT,
+                       help="Full HD latency budget LO,HI in ms (default %(default)s)")
+    group.add_argument("--score-c", type=float, default=SCORE_C,
                        help="constant C of the challenge score 2^(2*PSNR)/(C*runtime); unpublished (default 1)")
 
 

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from benchmarks.errors import BenchError
-from benchmarks.score import FULL_HD_INPUT
+from data.challenge import FULL_HD_PACKED
 from isp.metrics import PSNR_CAP_DB
 from tflite_export import litert_gpu
 from tflite_export.errors import ExportError
@@ -54,7 +54,7 @@ def resolve_input_shape(shape_signature, input_shape=None):
     if len(shape) != 4 or not dynamic <= {1, 2}:
         raise BenchError(f"input shape {list(shape_signature)} is dynamic outside height/width; "
                          "export the model with a fixed batch 1 and channel count")
-    height, width = input_shape or FULL_HD_INPUT
+    height, width = input_shape or FULL_HD_PACKED
     return [1, height if shape[1] == -1 else shape[1], width if shape[2] == -1 else shape[2],
             shape[3]]
 

@@ -11,7 +11,8 @@ import re
 
 from benchmarks.desktop import bench_desktop
 from benchmarks.errors import BenchError
-from benchmarks.score import DEFAULT_BUDGET_MS, challenge_score, sized_budget
+from benchmarks.score import sized_budget
+from data.challenge import BUDGET_MS, challenge_score
 
 _SPEC = re.compile(r"^(?P<path>.+?\.tflite)(?P<options>(?::[^:]*)*)$")
 _OPTION_FLAGS = {"in": "--input-range", "out": "--output-range"}
@@ -35,7 +36,7 @@ def parse_source(source):
     return match.group("path"), ranges["in"], ranges["out"]
 
 
-def external_row(source, data=None, split="val", limit=0, runs=10, threads=None, budget_ms=DEFAULT_BUDGET_MS):
+def external_row(source, data=None, split="val", limit=0, runs=10, threads=None, budget_ms=BUDGET_MS):
     """(leaderboard row, conventions warning or None) of one external `.tflite` source.
 
     The row has the keys of benchmarks.report rows plus `input_range`, `output_range`, `input_hw`

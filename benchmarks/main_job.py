@@ -18,13 +18,15 @@ from benchmarks import measured  # noqa: E402
 from benchmarks import report as leaderboard  # noqa: E402
 from benchmarks.adb import bench_adb  # noqa: E402
 from benchmarks.desktop import bench_desktop  # noqa: E402
-from benchmarks.score import FULL_HD_INPUT, challenge_score, sized_budget  # noqa: E402
+from benchmarks.score import sized_budget  # noqa: E402
+from data.challenge import BUDGET_MS, FULL_HD_PACKED, SCORE_C, challenge_score  # noqa: E402
 from data import dataset, default_data, synth  # noqa: E402
 from data.atomic import atomic_path, write_text  # noqa: E402
 from isp import train  # noqa: E402
 from isp.classic import classic_isp  # noqa: E402
 from isp.evaluate import evaluate  # noqa: E402
 from tflite_export import export, gpu_check  # noqa: E402
+from tflite_export.recipes import DEFAULT_REP_COUNT  # noqa: E402
 from tflite_export.runtime import TFLiteModel  # noqa: E402
 
 
@@ -33,16 +35,16 @@ class JobOptions:
     """What happens after training (see `python train.py --help`)."""
 
     recipes: tuple = ("fp16", "int8")
-    fixed_shape: tuple = export.CHALLENGE_SHAPE
-    rep_count: int = 32
+    fixed_shape: tuple = FULL_HD_PACKED
+    rep_count: int = DEFAULT_REP_COUNT
     val_images: int = 0
     bench_runs: int = 10
     threads: int = os.cpu_count()
     adb: bool = False
     serial: str = None
     binary: str = None
-    budget_ms: tuple = (20.0, 50.0)
-    score_c: float = 1.0
+    budget_ms: tuple = BUDGET_MS
+    score_c: float = SCORE_C
     train_only: bool = False
 
 
@@ -155,7 +157,7 @@ def build_report(config, run_dir, summary, exports, classic, latency, device, op
             "score": challenge_score(fid["tflite_psnr"], ms / 1000.0, options.score_c)})
     measured.apply_verdicts(rows, options.budget_ms, config.model)
     for row in rows:  # a phone verdict holds for Full HD input only
-        if row["phone_ms"] is not None and tuple(options.fixed_shape) != FULL_HD_INPUT:
+        if row["phone_ms"] is not None and tuple(options.fixed_shape) != FULL_HD_PACKED:
             row["budget"] = sized_budget(row["latency_ms"], options.fixed_shape, *options.budget_ms)["verdict"]
     rows.append({"label": "classical ISP", "model": "classic", "recipe": "—", "psnr": classic["psnr"],
                  "ssim": classic["ssim"], "psnr_cross_sensor": cross.get("classic", {}).get("psnr"),

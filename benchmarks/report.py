@@ -19,6 +19,7 @@ from benchmarks import external  # noqa: E402
 from benchmarks.errors import BenchError  # noqa: E402
 from benchmarks.score import parse_budget  # noqa: E402
 from data.atomic import atomic_path, write_text  # noqa: E402
+from data.challenge import BUDGET_MS, BUDGET_TEXT  # noqa: E402
 
 COLUMNS = (("label", "model / recipe", "{}"), ("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
            ("psnr_cross_sensor", "cross-sensor PSNR dB", "{:.2f}"),
@@ -72,7 +73,7 @@ def markdown_table(rows):
     return "\n".join(lines)
 
 
-def pareto_plot(rows, path, budget_ms=(20.0, 50.0), title="PSNR vs latency"):
+def pareto_plot(rows, path, budget_ms=BUDGET_MS, title="PSNR vs latency"):
     """PNG scatter of PSNR vs latency and the Pareto front; the phone budget band is shaded only
     when some latency was measured on a phone or desktop GPU (never on a desktop-CPU-only axis)."""
     timed = [r for r in rows if r.get("latency_ms") is not None and r.get("psnr") is not None]
@@ -155,5 +156,5 @@ def add_command(subparsers):
     external_group.add_argument("--bench-runs", type=int, default=10, help="timed desktop runs (default %(default)s)")
     external_group.add_argument("--threads", type=int, help="LiteRT CPU threads (default: LiteRT's)")
     parser.add_argument("--out", default="runs/leaderboard", help="output folder (default %(default)s)")
-    parser.add_argument("--budget-ms", default="20,50", help="latency budget LO,HI in ms (default %(default)s)")
+    parser.add_argument("--budget-ms", default=BUDGET_TEXT, help="latency budget LO,HI in ms (default %(default)s)")
     parser.set_defaults(func=run_report)

@@ -1,18 +1,15 @@
-"""Latency budget verdict and the challenge score.
+"""Latency budget verdict of a measured latency, and the --budget-ms flag.
 
 The organisers' budget for a Full HD frame on the phone GPU is "less than 20-50 ms"
-(REFERENCE.md section 2). The challenge score has the form 2^(2*PSNR) / (C * runtime); the
-constant C was never published, so it is a parameter here (default 1) and scores are only
-comparable with each other when computed with the same C. The budget is for Full HD only (packed
+(REFERENCE.md section 2); the constants and the challenge score 2^(2*PSNR) / (C * runtime) live in
+data/challenge.py (C was never published, so scores compare only at the same C). The budget is for Full HD only (packed
 input 544x960, output 1088x1920): any other input size gets no verdict, only ms per output megapixel.
 """
 from benchmarks.errors import BenchError
-
-DEFAULT_BUDGET_MS = (20.0, 50.0)
-FULL_HD_INPUT = (544, 960)  # packed RAW height, width of a Full HD frame (1088x1920 RGB out)
+from data.challenge import BUDGET_MS, BUDGET_TEXT, FULL_HD_PACKED
 
 
-def budget_verdict(latency_ms, lo_ms=DEFAULT_BUDGET_MS[0], hi_ms=DEFAULT_BUDGET_MS[1]):
+def budget_verdict(latency_ms, lo_ms=BUDGET_MS[0], hi_ms=BUDGET_MS[1]):
     """Verdict for one latency (ms): "within LO ms", "within LO–HI ms budget" or "over budget"."""
     if not 0 < lo_ms <= hi_ms:
         raise ValueError(f"budget bounds must satisfy 0 < lo <= hi, got {lo_ms}, {hi_ms}")
@@ -23,7 +20,7 @@ def budget_verdict(latency_ms, lo_ms=DEFAULT_BUDGET_MS[0], hi_ms=DEFAULT_BUDGET_
     return "over budget"
 
 
-def sized_budget(latency_ms, input_shape, lo_ms=DEFAULT_BUDGET_MS[0], hi_ms=DEFAULT_BUDGET_MS[1]):
+def sized_budget(latency_ms, input_shape, lo_ms=BUDGET_MS[0], hi_ms=BUDGET_MS[1]):
     """Budget entry for a latency (ms) measured at packed `input_shape` ([1, h, w, 4] or (h, w)).
 
     Returns {"lo_ms", "hi_ms", "input_hw", "ms_per_mp", "verdict"}: `ms_per_mp` is ms per megapixel
@@ -31,7 +28,7 @@ def sized_budget(latency_ms, input_shape, lo_ms=DEFAULT_BUDGET_MS[0], hi_ms=DEFA
     "input HxW: no Full HD verdict".
     """
     h, w = (int(d) for d in (input_shape[1:3] if len(input_shape) == 4 else input_shape))
-    verdict = (budget_verdict(latency_ms, lo_ms, hi_ms) if (h, w) == FULL_HD_INPUT
+    verdict = (budget_verdict(latency_ms, lo_ms, hi_ms) if (h, w) == FULL_HD_PACKED
                else f"input {h}x{w}: no Full HD verdict")
     return {"lo_ms": lo_ms, "hi_ms": hi_ms, "input_hw": [h, w],
             "ms_per_mp": latency_ms / (4 * h * w / 1e6), "verdict": verdict}
@@ -44,14 +41,7 @@ def parse_budget(text):
         lo_ms, hi_ms = (float(part) for part in parts)
     except ValueError:
         raise BenchError(f"--budget-ms {text!r}: expected two numbers LO,HI in ms, "
-                         "e.g. --budget-ms 20,50") from None
+                         f"e.g. --budget-ms {BUDGET_TEXT}") from None
     if not 0 < lo_ms <= hi_ms:
-        raise BenchError(f"--budget-ms {text!r}: need 0 < LO <= HI, e.g. --budget-ms 20,50")
+        raise BenchError(f"--budget-ms {text!r}: need 0 < LO <= HI, e.g. --budget-ms {BUDGET_TEXT}")
     return lo_ms, hi_ms
-
-
-def challenge_score(psnr_db, runtime_s, c=1.0):
-    """Challenge score 2^(2 * psnr_db) / (c * runtime_s); `c` is the unpublished constant."""
-    if runtime_s <= 0 or c <= 0:
-        raise ValueError(f"runtime_s and c must be positive, got {runtime_s}, {c}")
-    return 2.0 ** (2.0 * psnr_db) / (c * runtime_s)

@@ -39,9 +39,9 @@ import sys
 
 import numpy as np
 
-from benchmarks.desktop import FULL_HD_INPUT, bench_desktop, check_counts
+from benchmarks.desktop import bench_desktop, check_counts
 from benchmarks.errors import BenchError
-from benchmarks.score import challenge_score
+from data.challenge import FULL_HD_PACKED, FULL_HD_TEXT, challenge_score
 from data import dataset, default_data, synth
 from data.atomic import write_text
 from isp import config as config_mod
@@ -130,7 +130,7 @@ def score_tflite(path, sets):
     return scores
 
 
-def measure_model(name, runs_dir, budget, seeds, sets_for, config_file=None, input_shape=FULL_HD_INPUT,
+def measure_model(name, runs_dir, budget, seeds, sets_for, config_file=None, input_shape=FULL_HD_PACKED,
                   progress=True):
     """Train `name` once per seed with the shared budget, export FP16 and score it on every set.
 
@@ -240,7 +240,7 @@ def claim_check(rows, model, baseline=REFERENCE_BASELINE, margin=TARGET_MARGIN_D
 
 
 def run_zoo(models, runs_dir, budget, config_file=None, seeds=DEFAULT_SEEDS, rounds=5, runs=5, warmup=2,
-            threads=None, input_shape=FULL_HD_INPUT, heldout_photos=HELDOUT_PHOTOS, progress=True):
+            threads=None, input_shape=FULL_HD_PACKED, heldout_photos=HELDOUT_PHOTOS, progress=True):
     """Train (per seed), export FP16, score and time `models` with one shared `budget`; returns the zoo
     dict {"settings", "sets", "reference", "rows", "claim"} (claim is None unless both the default and
     the reference baseline are among the models).
@@ -373,7 +373,7 @@ def add_arguments(parser):
     parser.add_argument("--warmup", type=int, default=2,
                         help="warm-up runs per model per round (default: %(default)s)")
     parser.add_argument("--threads", type=int, help="LiteRT CPU threads (default: the runtime's choice)")
-    parser.add_argument("--input-shape", metavar="H,W", default=f"{FULL_HD_INPUT[0]},{FULL_HD_INPUT[1]}",
+    parser.add_argument("--input-shape", metavar="H,W", default=FULL_HD_TEXT,
                         help="packed input of the timed model.tflite and of the MAC count "
                              "(default: %(default)s, Full HD)")
     parser.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,

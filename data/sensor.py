@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from data import challenge
 from data.errors import DataError
 
 CFA_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
@@ -29,10 +30,10 @@ class SensorProfile:
     white_level: the raw value that maps to 1.0 (the challenge divides by 4*255 = 1020).
     """
 
-    cfa: str = "RGGB"
-    channel_order: tuple = ("B", "Gb", "R", "Gr")
-    black_level: tuple = (0.0,)
-    white_level: float = 1020.0
+    cfa: str = challenge.CFA
+    channel_order: tuple = challenge.CHANNEL_ORDER
+    black_level: tuple = (challenge.BLACK_LEVEL,)
+    white_level: float = challenge.WHITE_LEVEL
 
     def __post_init__(self):
         if self.cfa not in CFA_PATTERNS:
@@ -68,7 +69,7 @@ class SensorProfile:
                 "black_level": list(self.black_level), "white_level": self.white_level}
 
 
-CHALLENGE_PROFILE = SensorProfile()
+CHALLENGE_PROFILE = SensorProfile()  # the defaults above: the challenge convention (data/challenge.py)
 
 
 AUTO = "auto"

@@ -8,6 +8,7 @@ import os
 
 import yaml
 
+from data import challenge
 from data.atomic import write_text
 from isp.errors import ISPError
 
@@ -43,10 +44,10 @@ class TrainConfig:
     qat_epochs: int = 2
     qat_lr: float = 2e-4
     strategy: str = "default"        # default | mirrored | multiworker
-    cfa: str = "RGGB"
-    channel_order: str = "B,Gb,R,Gr"
-    black_level: str = "0"           # or "auto": estimated from the training RAWs when the run starts
-    white_level: str = "1020"        # or "auto"
+    cfa: str = challenge.CFA
+    channel_order: str = ",".join(challenge.CHANNEL_ORDER)
+    black_level: str = f"{challenge.BLACK_LEVEL:g}"  # or "auto": estimated from the training RAWs at the start
+    white_level: str = f"{challenge.WHITE_LEVEL:g}"  # or "auto"
 
     def __post_init__(self):
         if self.strategy not in ("default", "mirrored", "multiworker"):

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from benchmarks import bench_cli, desktop, measured
-from benchmarks.desktop import (FULL_HD_INPUT, accuracy, bench_desktop, bench_desktop_gpu, gpu_result,
+from benchmarks.desktop import (accuracy, bench_desktop, bench_desktop_gpu, gpu_result,
                                 latency_stats, random_input, resolve_input_shape)
 from benchmarks.errors import BenchError
+from data.challenge import FULL_HD_PACKED
 from benchmarks_testing import write_tiny_tflite
 from tflite_export import litert_gpu
 from tflite_export.errors import ExportError
@@ -43,7 +44,7 @@ def test_static_model(models):
 
 def test_dynamic_model_defaults_to_full_hd(models):
     result = bench_desktop(models["dynamic"], runs=1, warmup=0)
-    assert result["input_shape"] == [1, *FULL_HD_INPUT, 4]
+    assert result["input_shape"] == [1, *FULL_HD_PACKED, 4]
     check_latency(result["latency_ms"])
 
 
@@ -188,9 +189,9 @@ def test_bench_desktop_gpu_builds_the_job_and_reads_the_log(models, monkeypatch)
     result = bench_desktop_gpu(models["dynamic"], runs=3, warmup=1, input_range=(0, 4095))
     (module, job, what), = calls
     assert module == "benchmarks.desktop" and what.startswith("desktop GPU benchmark of")
-    assert job["shapes"] == [[1, *FULL_HD_INPUT, 4]] and (job["runs"], job["warmup"]) == (3, 1)
+    assert job["shapes"] == [[1, *FULL_HD_PACKED, 4]] and (job["runs"], job["warmup"]) == (3, 1)
     assert job["input_range"] == [0, 4095]
-    assert result["input_shape"] == [1, *FULL_HD_INPUT, 4] and result["op_split"]["cpu_ops"] == 3
+    assert result["input_shape"] == [1, *FULL_HD_PACKED, 4] and result["op_split"]["cpu_ops"] == 3
     json.dumps(result)
 
 

@@ -1,7 +1,8 @@
 import pytest
 
 from benchmarks.errors import BenchError
-from benchmarks.score import budget_verdict, challenge_score, parse_budget, sized_budget
+from benchmarks.score import budget_verdict, parse_budget, sized_budget
+from data.challenge import challenge_score
 
 
 @pytest.mark.parametrize("latency,verdict", [

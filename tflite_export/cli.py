@@ -4,7 +4,8 @@ Parsers only: TensorFlow is imported by the handlers that need it, so `--help` a
 """
 from tflite_export import evaluate_cli, gpu_check_cli
 from tflite_export.errors import ExportError
-from tflite_export.recipes import IO_TYPES, RECIPES
+from data.challenge import FULL_HD_RGB, FULL_HD_TEXT
+from tflite_export.recipes import DEFAULT_REP_COUNT, IO_TYPES, RECIPES
 
 SIZE_RECIPES = ("fp32", "fp16")
 BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2}
@@ -16,7 +17,7 @@ def parse_shape(text, flag="--shape", error=ExportError):
     try:
         h, w = (int(v) for v in text.split(","))
     except ValueError:
-        raise error(f"{flag} {text!r}: expected H,W (packed input size) such as 544,960") from None
+        raise error(f"{flag} {text!r}: expected H,W (packed input size) such as {FULL_HD_TEXT}") from None
     if h < 1 or w < 1:
         raise error(f"{flag} {text!r}: height and width must be positive")
     return h, w
@@ -63,7 +64,8 @@ def add_commands(subparsers):
     """Register the exporter's subcommands."""
     parser = subparsers.add_parser(
         "export", help="export a trained run to the TFLite challenge pair",
-        description="Convert a trained run to model.tflite (fixed [1,544,960,4] -> [1,1088,1920,3]) and "
+        description=f"Convert a trained run to model.tflite (fixed [1,{FULL_HD_TEXT},4] -> "
+                    f"[1,{FULL_HD_RGB[0]},{FULL_HD_RGB[1]},3]) and "
                     "model_none.tflite ([1,None,None,4] -> [1,None,None,3]) with one quantization recipe, "
                     "check GPU-delegate compatibility and fidelity on the validation split, write export.json.")
     parser.add_argument("source", help="run folder (runs/<name>) or a checkpoint file inside it")
@@ -74,9 +76,9 @@ def add_commands(subparsers):
     parser.add_argument("--io", choices=IO_TYPES, default="float",
                         help="input/output type; uint8 only with int8/qat (default %(default)s)")
     parser.add_argument("--out", help="output folder (default: <run>/tflite/<quant>)")
-    parser.add_argument("--shape", default="544,960",
+    parser.add_argument("--shape", default=FULL_HD_TEXT,
                         help="packed input H,W of the fixed model.tflite (default %(default)s = Full HD output)")
-    parser.add_argument("--rep-count", type=int, default=100,
+    parser.add_argument("--rep-count", type=int, default=DEFAULT_REP_COUNT,
                         help="representative inputs for int8 calibration (default %(default)s)")
     parser.add_argument("--val-images", type=int, default=0,
                         help="fidelity check on at most this many val images (0: all)")
@@ -90,7 +92,7 @@ def add_commands(subparsers):
                     "weight sizes (parameters x 4 or 2 bytes) of registered models, counted from the built "
                     "graphs at one input size; --sizes also converts each model and reports its .tflite sizes.")
     models.add_argument("names", nargs="*", help="models to profile (default: all registered)")
-    models.add_argument("--shape", default="544,960", help="packed input H,W (default %(default)s = Full HD)")
+    models.add_argument("--shape", default=FULL_HD_TEXT, help="packed input H,W (default %(default)s = Full HD)")
     models.add_argument("--sizes", action="store_true",
                         help="convert every model to FP32 and FP16 TFLite and report the file sizes (slow)")
     models.set_defaults(func=run_models)

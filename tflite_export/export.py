@@ -10,15 +10,15 @@ import numpy as np
 
 from data import dataset, pipeline
 from data.atomic import write_bytes, write_text
+from data.challenge import FULL_HD_PACKED
 from isp import config as config_mod
 from isp import qat
 from isp.models import build
 from isp.train import BEST_WEIGHTS, dataset_root, profile_of
 from tflite_export import conventions, convert, fidelity, gpu_check
 from tflite_export.errors import ExportError
+from tflite_export.recipes import DEFAULT_REP_COUNT
 from tflite_export.runtime import TFLiteModel
-
-CHALLENGE_SHAPE = (544, 960)
 
 
 def find_run(source):
@@ -64,7 +64,7 @@ def representative_inputs(pairs, profile, count, shape):
     return samples
 
 
-def export(source, recipe, out_dir, io_type="float", fixed_shape=CHALLENGE_SHAPE, rep_count=100,
+def export(source, recipe, out_dir, io_type="float", fixed_shape=FULL_HD_PACKED, rep_count=DEFAULT_REP_COUNT,
            val_images=0, check_fidelity=True, progress=True):
     """Write model.tflite + model_none.tflite + export.json for one recipe; returns the report dict."""
     if recipe not in convert.RECIPES:
@@ -110,10 +110,17 @@ def format_report(report):
         lines.append(f"  fidelity on {fid['images']} val images: TFLite {fid['tflite_psnr']:.2f} dB / "
                      f"SSIM {fid['tflite_ssim']:.4f}, Keras {fid['keras_psnr']:.2f} dB, "
                      f"delta {fid['psnr_delta_db']:+.3f} dB, vs Keras {fid['psnr_vs_keras']:.1f} dB")
+        gpu = fid.get("gpu_fp16")
+        if gpu:
+            lines.append(f"  on the GPU at FP16: TFLite {gpu['tflite_psnr']:.2f} dB / SSIM {gpu['tflite_ssim']:.4f}, "
+                         f"delta {gpu['psnr_delta_db']:+.3f} dB, vs Keras {gpu['psnr_vs_keras']:.1f} dB "
+                         f"(the line above: {fid['tflite_arithmetic']})")
         if fid["fp16_overflow_risk"]:
             lines.append(f"  warning: activations reach {fid['max_abs_activation']:.0f} > 65504: FP16 may overflow")
         if fid.get("fp16_within_tolerance") is False:
             lines.append("  warning: FP16 loses more than 0.05 dB against FP32")
         if fid.get("fp16_arithmetic"):
             lines.append(f"  FP16 check ran with {fid['fp16_arithmetic']}")
+        if fid.get("gpu_fp16_unavailable"):
+            lines.append(f"  no FP16 GPU run: {fid['gpu_fp16_unavailable']}")
     return "\n".join(lines)
