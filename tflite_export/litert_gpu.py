@@ -7,18 +7,27 @@ will run on the GPU, and the remaining M operations will run on the CPU" or the 
 "Replacing N out of M node(s) with delegate"). `is_fully_accelerated()` is not used for the split:
 with GPU|CPU it counts XNNPACK (the CPU) as an accelerator.
 
+`adapter_problem` says, once per process, whether the accelerator has a GPU adapter at all;
+`run_fp16` runs a model on it at its default FP16 precision (the export's FP16 fidelity check).
+
 Everything runs in a child process: the native code explains failures ("No adapters found") only on
 stderr, and a broken driver may abort the process instead of raising.
 """
+import functools
 import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
+
+import numpy as np
 
 from tflite_export.errors import ExportError
 
 RESULT_MARKER = "ISP_LITERT_GPU "
+CHILD_MODULE = "tflite_export.litert_gpu"
+PROBE_TIMEOUT_S = 120
 FAILURES = (
     ("No adapters found", "LiteRT's GPU accelerator found no GPU adapter"),
     ("Couldn't load Vulkan", "the Vulkan loader libvulkan.so.1 is missing"),
@@ -76,8 +85,34 @@ def accelerator_split(path, timeout_s=300):
     """
     if not os.path.isfile(path):
         raise ExportError(f"{path}: no such .tflite file; give the path of an exported model")
-    result, stderr = run_child("tflite_export.litert_gpu", {"path": os.path.abspath(path)}, timeout_s,
+    result, stderr = run_child(CHILD_MODULE, {"kind": "split", "path": os.path.abspath(path)}, timeout_s,
                                f"LiteRT GPU accelerator check of {path}")
+    return split_from_log(result, stderr)
+
+
+@functools.cache
+def adapter_problem():
+    """None when LiteRT's GPU accelerator has a usable adapter here, else why not (one line).
+
+    Probed once per process, then cached: a child compiles a one-op model (`probe_model`) for the
+    GPU alone, about a second on a machine without an adapter.
+    """
+    try:
+        run_child(CHILD_MODULE, {"kind": "probe"}, PROBE_TIMEOUT_S, "LiteRT GPU adapter probe")
+    except ExportError as exc:
+        return str(exc)
+    return None
+
+
+def run_fp16(path, inputs, outputs, timeout_s=600):
+    """Run `path` on LiteRT's GPU accelerator (GPU|CPU) at its default FP16 precision, in a child process.
+
+    inputs: .npy files, one float32 model input each (a dynamic model is resized to each); the output
+    for inputs[i] is saved to outputs[i]. Returns the op split (`split_from_log`; ops left to the CPU
+    fallback compute in FP32). Raises a one-line ExportError when the accelerator cannot run.
+    """
+    job = {"kind": "fp16", "path": os.path.abspath(path), "inputs": list(inputs), "outputs": list(outputs)}
+    result, stderr = run_child(CHILD_MODULE, job, timeout_s, f"FP16 run of {path} on LiteRT's GPU accelerator")
     return split_from_log(result, stderr)
 
 
@@ -118,11 +153,73 @@ def compile_split(path):
             compile_model(path, HardwareAccelerator.GPU | HardwareAccelerator.CPU))
 
 
-def _worker(job):
+def probe_model():
+    """Bytes of a one-op .tflite file (RELU on a float32 [1, 4] tensor): the least a GPU compile needs."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.RELU
+    code.version = 1
+    tensors = []
+    for index, name in enumerate((b"x", b"y")):
+        tensor = schema.TensorT()
+        tensor.shape, tensor.type, tensor.name, tensor.buffer = [1, 4], schema.TensorType.FLOAT32, name, index + 1
+        tensors.append(tensor)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    subgraph = schema.SubGraphT()
+    subgraph.tensors, subgraph.inputs, subgraph.outputs, subgraph.operators = tensors, [0], [1], [op]
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs = 3, [code], [subgraph]
+    model.buffers = [schema.BufferT() for _ in range(3)]
+    builder = flatbuffers.Builder(256)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _split_job(job):
     """Child body of `accelerator_split`."""
     facts, model = compile_split(job["path"])
     return dict(facts, fully_accelerated=model.is_fully_accelerated())
 
 
+def _probe_job(job):
+    """Child body of `adapter_problem`: a GPU-only compile of `probe_model` (raises without an adapter)."""
+    from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+    with tempfile.TemporaryDirectory(prefix="isp-litert-probe-") as folder:
+        path = os.path.join(folder, "probe.tflite")
+        with open(path, "wb") as f:
+            f.write(probe_model())
+        compile_model(path, HardwareAccelerator.GPU)
+    return {"adapter": True}
+
+
+def _fp16_job(job):
+    """Child body of `run_fp16`: the op-split compiles, then every input through the GPU|CPU FP16 model."""
+    facts, model = compile_split(job["path"])
+    signature = next(iter(model.get_signature_list()))
+    shape = buffers = None
+    for source, target in zip(job["inputs"], job["outputs"]):
+        feed = np.load(source)
+        if list(feed.shape) != shape:
+            shape = list(feed.shape)
+            model.resize_input_tensor(0, shape)
+            buffers = model.create_input_buffers(0), model.create_output_buffers(0)
+        buffers[0][0].write(feed)
+        model.run_by_index(0, *buffers)
+        out = next(iter(model.get_output_tensor_details(signature).values()))
+        np.save(target, buffers[1][0].read(int(np.prod(out["shape"])), np.dtype(out["dtype"])).reshape(out["shape"]))
+    return facts
+
+
+CHILD_JOBS = {"split": _split_job, "probe": _probe_job, "fp16": _fp16_job}
+
+
+def child_main(argv):
+    """Body of `python -m tflite_export.litert_gpu JOB`: run the job named by JOB's "kind", print its result."""
+    job = json.loads(argv[1])
+    print(RESULT_MARKER + json.dumps(CHILD_JOBS[job["kind"]](job)), flush=True)
+
+
 if __name__ == "__main__":
-    print(RESULT_MARKER + json.dumps(_worker(json.loads(sys.argv[1]))), flush=True)
+    child_main(sys.argv)
