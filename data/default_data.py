@@ -174,22 +174,3 @@ def ensure_cross_sensor_set(photo_dir, root, count, patch, seed=0, progress=True
         raise DataError(f"{folder}: no photos ({', '.join(PHOTO_SUFFIXES)}) in this folder")
     plans = {".": ({"val": SplitPlan(names, count, patch)}, CROSS_SENSOR_PROFILE, camera_ccm(CROSS_SENSOR_XYZ2CAM))}
     return ensure_dataset(root, plans, lambda: folder, seed, progress=progress)
-
-
-def _handler(args):
-    """`isp data prepare-default`: build (or find) the default dataset and print its path."""
-    print(ensure_default_data(force=args.force))
-    return 0
-
-
-def add_command(data_subparsers):
-    """Register `prepare-default` under the `isp data` group."""
-    parser = data_subparsers.add_parser(
-        "prepare-default", help="build the built-in default dataset and print its path",
-        description="Synthesise the built-in default dataset (RAW/RGB pairs unprocessed from the natural "
-                    "colour photos bundled with scikit-image and matplotlib; train and val from different "
-                    "scenes, plus a cross-sensor val) into "
-                    f"${CACHE_ENV} (default ~/.cache/mobile-isp) and print its path. Does nothing when it "
-                    "is already complete.")
-    parser.add_argument("--force", action="store_true", help="rebuild even if a complete copy exists")
-    parser.set_defaults(func=_handler)

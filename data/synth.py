@@ -256,38 +256,3 @@ def manifest_profile(root):
     if manifest is None:
         raise DataError(f"{root}: no {MANIFEST}; not a synthetic dataset made by this toolkit")
     return SensorProfile(**manifest["profile"])
-
-
-def _handler(args):
-    """`isp data synth`: synthesise a dataset and print where it went."""
-    from data.cli import profile_from_args
-
-    val = args.val_fraction
-    if not 0.0 <= val < 1.0:
-        raise DataError(f"--val-fraction must be in [0, 1), got {val}")
-    manifest = synthesize_dataset(args.photos, args.out, args.count, patch=args.patch, seed=args.seed,
-                                  splits={"train": 1.0 - val, "val": val}, profile=profile_from_args(args))
-    counts = " + ".join(f"{n} {split}" for split, n in manifest["pairs"].items() if n)
-    print(f"wrote {counts} pairs to {args.out}")
-    return 0
-
-
-def add_command(data_subparsers):
-    """Register `synth` under the `isp data` group."""
-    from data.cli import add_profile_arguments
-
-    parser = data_subparsers.add_parser(
-        "synth", help="make RAW/RGB training pairs from ordinary photos (unprocessing)",
-        description="Unprocess ordinary sRGB photos into synthetic Bayer RAW mosaics (Brooks et al. 2019) "
-                    "and write RAW/target pairs in the UltraISP layout: "
-                    "<out>/<split>/mediatek_raw/<i>.png and <out>/<split>/fujifilm/<i>.png.")
-    parser.add_argument("--photos", required=True, help="folder of .jpg/.jpeg/.png/.tif colour photos")
-    parser.add_argument("--out", required=True, help="dataset root to write (train/ and val/ inside)")
-    parser.add_argument("--count", type=int, required=True, help="number of pairs over all splits")
-    parser.add_argument("--patch", type=int, default=256,
-                        help="crop size in pixels, even (default 256: RAW 256x256 -> packed 128x128x4)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files (default 0)")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="share of pairs and photos for val/ (default 0.1; 0 writes train/ only)")
-    add_profile_arguments(parser)
-    parser.set_defaults(func=_handler)

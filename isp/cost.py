@@ -20,11 +20,10 @@ from fractions import Fraction
 
 import tf_keras as keras
 
+from data.challenge import FULL_HD_PACKED
 from isp.errors import ISPError
 from isp.layers import DepthToSpace
-from isp.models import build
-
-FULL_HD_PACKED = (544, 960, 4)
+from isp.models import build, model_family
 
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 _ACTIVATIONS = (keras.layers.ReLU, keras.layers.PReLU, keras.layers.LeakyReLU, keras.layers.ELU,
@@ -96,7 +95,7 @@ def model_cost(model):
     in_shape = tuple(model.inputs[0].shape[1:])
     if any(d is None for d in in_shape):
         raise ISPError(f"cost: model {model.name!r} has a dynamic input shape {in_shape}; "
-                       f"build it at a fixed shape, e.g. build(name, {FULL_HD_PACKED})")
+                       f"build it at a fixed shape, e.g. build(name, {(*FULL_HD_PACKED, 4)})")
     macs = elementwise = traffic = 0
     for node in _nodes(model):
         if node.is_input:
@@ -167,9 +166,10 @@ def input_multiple(model):
     return required
 
 
-def cost_table(names, input_shape=FULL_HD_PACKED):
-    """Build each registered model at `input_shape` (default Full HD packed) -> list of model_cost rows."""
-    return [model_cost(build(name, input_shape)) for name in names]
+def cost_table(names, input_shape=(*FULL_HD_PACKED, 4)):
+    """Build each registered model at `input_shape` (default Full HD packed) -> list of model_cost rows,
+    each with the model's registry family."""
+    return [{**model_cost(build(name, input_shape)), "family": model_family(name)} for name in names]
 
 
 def _cell(value):

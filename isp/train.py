@@ -201,12 +201,12 @@ class Trainer:
             checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             print(f"[{stage}] resumed from {manager.latest_checkpoint} at epoch {int(epoch_var)}")
         self.history[stage] = self.history.get(stage, [])[:int(epoch_var)]
-        step_fn = self._make_step(model, optimizer, cfg.mixed_precision and stage == "float")
+        step_fn = self.make_step(model, optimizer, cfg.mixed_precision and stage == "float")
         predict = tf.function(lambda raw: model(raw, training=False), reduce_retracing=True)
         writer = tf.summary.create_file_writer(self.path("logs", stage)) if self.chief else None
         for epoch in range(int(epoch_var), epochs):
             started = time.time()
-            train_loss = self._train_epoch(stage, step_fn, epoch, epochs)
+            train_loss = self.train_epoch(stage, step_fn, epoch, epochs)
             val_psnr, val_ssim = self._validate(predict)
             row = {"epoch": epoch + 1, "loss": train_loss, "val_psnr": val_psnr, "val_ssim": val_ssim,
                    "seconds": round(time.time() - started, 2)}
@@ -225,7 +225,7 @@ class Trainer:
                   f"val PSNR {val_psnr:.2f} dB SSIM {val_ssim:.4f} ({row['seconds']:.0f} s)")
         return float(best_var)
 
-    def _make_step(self, model, optimizer, scaled):
+    def make_step(self, model, optimizer, scaled):
         """Distributed train step: global batch (raw, rgb) -> mean loss over the global batch."""
         loss_fn = losses.build_loss(self.config)
         global_batch = self.config.batch_size
@@ -253,7 +253,7 @@ class Trainer:
         return pipeline.training_dataset(self.train_pairs, cfg.batch_size, epoch, cfg.seed, cfg.crop,
                                          cfg.augment, self.profile, self.decoded)
 
-    def _train_epoch(self, stage, step_fn, epoch, epochs):
+    def train_epoch(self, stage, step_fn, epoch, epochs):
         """One epoch of steps with a progress bar; raises ISPError on a non-finite loss."""
         data = self._batches(epoch).repeat().take(self.steps)
         options = tf.data.Options()

@@ -9,6 +9,7 @@ import pytest
 
 import data.default_data as default_data
 import data.synth as synth
+from data import cli as data_cli
 from data import unprocess
 from data.errors import DataError
 from data.image_io import read_raw_png, read_rgb
@@ -175,9 +176,9 @@ def test_refuses_a_non_empty_output_folder(photo_dir, tmp_path):
 
 def test_cli_synth(photo_dir, tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    synth.add_command(parser.add_subparsers())
+    data_cli.add_commands(parser.add_subparsers())
     out = tmp_path / "cli"
-    args = parser.parse_args(["synth", "--photos", str(photo_dir), "--out", str(out), "--count", "3",
+    args = parser.parse_args(["data", "synth", "--photos", str(photo_dir), "--out", str(out), "--count", "3",
                               "--patch", "32", "--val-fraction", "0", "--black-level", "64",
                               "--white-level", "4095"])
     assert args.func(args) == 0
@@ -293,8 +294,8 @@ def test_cli_prepare_default(cache, monkeypatch, capsys):
     real_ensure = default_data.ensure_default_data
     monkeypatch.setattr(default_data, "ensure_default_data", lambda force: real_ensure(force=force, **SMALL))
     parser = argparse.ArgumentParser()
-    default_data.add_command(parser.add_subparsers())
-    args = parser.parse_args(["prepare-default"])
+    data_cli.add_commands(parser.add_subparsers())
+    args = parser.parse_args(["data", "prepare-default"])
     assert args.func(args) == 0
     assert capsys.readouterr().out.strip() == str(cache / default_data.FOLDER)
 

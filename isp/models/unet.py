@@ -57,7 +57,7 @@ def compact_unet(input_shape, width, depth, blocks_per_level, attention, output,
     return keras.Model(raw, rgb, name=name)
 
 
-@register("unet_tiny")
+@register("unet_tiny", family="ours")
 def unet_tiny(input_shape, width=8, depth=1, blocks_per_level=1, attention=True, output="clip"):
     """Smallest size, about 2.6 GMACs per Full HD frame (widths 8-16).
 
@@ -67,7 +67,7 @@ def unet_tiny(input_shape, width=8, depth=1, blocks_per_level=1, attention=True,
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_tiny")
 
 
-@register("unet_s")
+@register("unet_s", family="ours")
 def unet_s(input_shape, width=12, depth=1, blocks_per_level=1, attention=True, output="clip"):
     """The default: about 5.5 GMACs per Full HD frame (widths 12-24), inside a 20 ms GPU budget.
 
@@ -79,7 +79,7 @@ def unet_s(input_shape, width=12, depth=1, blocks_per_level=1, attention=True, o
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_s")
 
 
-@register("unet_base")
+@register("unet_base", family="ours")
 def unet_base(input_shape, width=24, depth=1, blocks_per_level=1, attention=True, output="clip"):
     """Larger size, about 20 GMACs per Full HD frame (widths 24-48), for the 50 ms end.
 
@@ -89,14 +89,14 @@ def unet_base(input_shape, width=24, depth=1, blocks_per_level=1, attention=True
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_base")
 
 
-@register("unet_gc")
+@register("unet_gc", family="ours")
 def unet_gc(input_shape, width=12, depth=1, blocks_per_level=1, attention=True, output="clip",
             global_context=True):
     """`unet_s` plus a global colour block before the tail (candidate default, see benchmarks/zoo.py)."""
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_gc", global_context)
 
 
-@register("unet_d2gc")
+@register("unet_d2gc", family="ours")
 def unet_d2gc(input_shape, width=12, depth=2, blocks_per_level=1, attention=True, output="clip",
               global_context=True):
     """Two levels (widths 12-24-48: a 4x larger receptive field for about a third more MACs) plus the
