@@ -38,20 +38,29 @@ def user_error_types():
     return tuple(types)
 
 
-def main(argv=None):
-    """Entry point: parse, run the handler, print user errors on one line and exit 2."""
-    args = build_parser().parse_args(argv)
-    if not quiet.verbose_requested(args.verbose):
+def run_guarded(fn, *args, verbose=False):
+    """Exit status of `fn(*args)` for a front door (the `isp` command, a `python -m benchmarks.X` script).
+
+    Quiets TensorFlow's start-up unless `verbose` (or ISP_VERBOSE); a user error prints one line and
+    gives 2, Ctrl-C gives 130; an int result is the status, anything else (a script's numbers) 0.
+    """
+    if not quiet.verbose_requested(verbose):
         quiet.quiet()
     try:
-        status = args.func(args)
+        status = fn(*args)
     except user_error_types() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return int(status or 0)
+    return status if isinstance(status, int) else 0
+
+
+def main(argv=None):
+    """Entry point: parse, run the handler, print user errors on one line and exit 2."""
+    args = build_parser().parse_args(argv)
+    return run_guarded(args.func, args, verbose=args.verbose)
 
 
 if __name__ == "__main__":

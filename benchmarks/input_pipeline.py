@@ -12,7 +12,7 @@ unprocessed from the scikit-image photos and cached in --work-dir for later runs
 - on-the-fly synthesis: one thread makes every patch from scratch (crop of a bundled photo,
   unprocessing with a fresh camera, gains and noise, packing): the cost of synthesising in the
   input pipeline instead of reading a pre-built pool;
-- training step: the default model's real distributed train step (`isp.train.Trainer._make_step`:
+- training step: the default model's real distributed train step (`isp.train.Trainer.make_step`:
   forward, loss of the default TrainConfig, backward, Adam update) on in-memory batches.
 
 Each rate is patches/s (one patch = packed RAW [crop, crop, 4] + RGB [2crop, 2crop, 3]); warm-up
@@ -197,7 +197,7 @@ def train_step(trainer):
         schedule = train.lr_schedule(cfg.lr, trainer.steps, cfg.epochs, cfg.warmup_epochs, cfg.min_lr_ratio)
         optimizer = keras.optimizers.Adam(schedule)
         optimizer.build(model.trainable_variables)
-    return trainer._make_step(model, optimizer, scaled=False)
+    return trainer.make_step(model, optimizer, scaled=False)
 
 
 def in_memory_batches(trainer, count):
@@ -207,17 +207,6 @@ def in_memory_batches(trainer, count):
     data = pipeline.training_dataset(trainer.train_pairs, cfg.batch_size, 0, cfg.seed, cfg.crop, cfg.augment,
                                      trainer.profile)
     return list(data.repeat().take(count))
-
-
-def run_as_script(main):
-    """Exit status of `main()` run from the command line: a user error is one line on stderr and 2."""
-    from benchmarks.cli import user_error_types
-    try:
-        main()
-    except user_error_types() as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def step_runner(step, batches):
@@ -337,4 +326,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_as_script(main))
+    from benchmarks.cli import run_guarded
+    sys.exit(run_guarded(main))

@@ -47,16 +47,21 @@ def load_rows(source):
     return rows
 
 
+def pareto_front(points):
+    """Keys not dominated in `points` = {key: (psnr, latency_ms)}: no other point has PSNR >= and
+    latency <= with at least one strictly better (equal points are all on the front)."""
+    def dominates(a, b):
+        return a[0] >= b[0] and a[1] <= b[1] and a != b
+    return {key for key, p in points.items() if not any(dominates(q, p) for q in points.values())}
+
+
 def mark_pareto(rows):
-    """Set row["pareto"] = "yes"/"no": no other timed row is both faster and at least as good in PSNR."""
-    timed = [r for r in rows if r.get("latency_ms") is not None and r.get("psnr") is not None]
-    for row in rows:
-        if row not in timed:
-            row["pareto"] = ""
-            continue
-        dominated = any(o is not row and o["latency_ms"] <= row["latency_ms"] and o["psnr"] >= row["psnr"]
-                        and (o["latency_ms"] < row["latency_ms"] or o["psnr"] > row["psnr"]) for o in timed)
-        row["pareto"] = "no" if dominated else "yes"
+    """Set row["pareto"] = "yes"/"no" for rows with PSNR and latency (`pareto_front`), "" for the rest."""
+    timed = {i: (r["psnr"], r["latency_ms"]) for i, r in enumerate(rows)
+             if r.get("latency_ms") is not None and r.get("psnr") is not None}
+    front = pareto_front(timed)
+    for i, row in enumerate(rows):
+        row["pareto"] = "" if i not in timed else ("yes" if i in front else "no")
     return rows
 
 

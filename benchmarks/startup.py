@@ -82,4 +82,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks.cli import run_guarded
+    sys.exit(run_guarded(main))

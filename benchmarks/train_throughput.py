@@ -3,11 +3,11 @@
 Run from the repository root:  python -m benchmarks.train_throughput [--pairs 512] [--seconds 10]
 
 The training machinery is the real one (`isp.train.Trainer` with the default TrainConfig on a
-synthetic dataset of --pairs pairs): the same distributed train step (`Trainer._make_step`) is fed
+synthetic dataset of --pairs pairs): the same distributed train step (`Trainer.make_step`) is fed
 
 - in-memory tensors: --batches batches (at most 16 distinct ones, cycled) taken from the trainer's
   pipeline beforehand and held as eager tensors; the loss is read after every step, as in training;
-- pipeline, decoded cache: `Trainer._train_epoch` (tf.data -> tf.distribute dataset -> step) with
+- pipeline, decoded cache: `Trainer.train_epoch` (tf.data -> tf.distribute dataset -> step) with
   the decoded cache (the training default), warmed by one untimed epoch that fills the cache, so
   the rate is that of epoch 2 onwards;
 - pipeline, no cache: the same with `cache=False`, decoding the PNG files every epoch.
@@ -24,7 +24,7 @@ import sys
 
 from benchmarks.input_pipeline import (Stopwatch, add_common_arguments, as_numbers, best_of_rounds,
                                        check_arguments, in_memory_batches, make_trainer, measure, print_rates,
-                                       run_as_script, step_runner, synthetic_dataset, train_step)
+                                       step_runner, synthetic_dataset, train_step)
 
 NOT_BOTTLENECK = 0.9  # pipeline/in-memory at or above this: the input pipeline keeps up
 MAX_DISTINCT_BATCHES = 16
@@ -34,13 +34,13 @@ UNCACHED = "pipeline, no cache (decode every epoch)"
 
 
 def _epoch_runner(trainer, step):
-    """fn() -> Rate of one `Trainer._train_epoch` fed by `trainer`'s pipeline; the first epoch warms up."""
+    """fn() -> Rate of one `Trainer.train_epoch` fed by `trainer`'s pipeline; the first epoch warms up."""
     epochs = itertools.count()
-    trainer._train_epoch("float", step, next(epochs), trainer.config.epochs)
+    trainer.train_epoch("float", step, next(epochs), trainer.config.epochs)
 
     def run():
         watch = Stopwatch()
-        trainer._train_epoch("float", step, next(epochs), trainer.config.epochs)
+        trainer.train_epoch("float", step, next(epochs), trainer.config.epochs)
         return watch.rate(trainer.steps * trainer.config.batch_size)
     return run
 
@@ -101,4 +101,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_as_script(main))
+    from benchmarks.cli import run_guarded
+    sys.exit(run_guarded(main))

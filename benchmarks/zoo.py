@@ -41,6 +41,7 @@ import numpy as np
 
 from benchmarks.desktop import bench_desktop, check_counts
 from benchmarks.errors import BenchError
+from benchmarks.report import pareto_front
 from data.challenge import FULL_HD_PACKED, FULL_HD_TEXT, challenge_score
 from data import dataset, default_data, synth
 from data.atomic import write_text
@@ -176,14 +177,6 @@ def interleaved_latency(paths, rounds, runs, warmup, threads=None):
             result = bench_desktop(paths[name], threads=threads, runs=runs, warmup=warmup)
             per_round[name].append(result["latency_ms"]["p50"])
     return {name: {"median_ms": float(np.median(ms)), "round_p50_ms": ms} for name, ms in per_round.items()}
-
-
-def pareto_front(points):
-    """Names not dominated in `points` = {name: (psnr, latency_ms)}: no other point has PSNR >= and
-    latency <= with at least one strictly better."""
-    def dominates(a, b):
-        return a[0] >= b[0] and a[1] <= b[1] and a != b
-    return {name for name, p in points.items() if not any(dominates(q, p) for q in points.values())}
 
 
 def summarize(row):
@@ -427,9 +420,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from benchmarks.cli import user_error_types
-    try:
-        main()
-    except user_error_types() as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    from benchmarks.cli import run_guarded
+    sys.exit(run_guarded(main))

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks import zoo
+from benchmarks import report, zoo
 from data import default_data
 from benchmarks.errors import BenchError
 from isp.models import unet
@@ -22,7 +22,7 @@ def rows_of(points):
 
 def test_pareto_front_keeps_only_undominated_points():
     points = {"a": (20.0, 10.0), "b": (22.0, 20.0), "c": (19.0, 15.0), "d": (22.0, 25.0), "e": (20.0, 10.0)}
-    assert zoo.pareto_front(points) == {"a", "b", "e"}
+    assert report.pareto_front(points) == {"a", "b", "e"}
 
 
 def test_summary_is_mean_and_sample_spread_over_seeds():

@@ -53,3 +53,14 @@ def test_tensorflow_commands_start_quietly(tmp_path):
     for noise in ("absl::InitializeLog", "oneDNN", "cuda drivers", "cuInit"):
         assert noise not in done.stderr
     assert not re.search(r"^[IWEF]\d{4} ", done.stderr, re.MULTILINE)  # absl's log-line prefix
+
+
+def test_run_guarded_is_the_one_front_door_wrapper(capsys):
+    from benchmarks.cli import run_guarded
+    from data.errors import DataError
+
+    def failing():
+        raise DataError("bad.png: unreadable; re-export it")
+    assert run_guarded(failing) == 2
+    assert capsys.readouterr().err == "error: bad.png: unreadable; re-export it\n"
+    assert run_guarded(lambda: {"rates": 1.0}) == 0 and run_guarded(lambda: 1) == 1
