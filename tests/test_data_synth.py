@@ -310,7 +310,8 @@ def test_default_photos_are_colour_and_split_by_scene():
     train_scenes = {synth.scene_of(n) for n in splits["train"].names}
     val_scenes = {synth.scene_of(n) for n in splits["val"].names}
     assert val_scenes == set(default_data.VAL_SCENES) and not train_scenes & val_scenes
-    assert train_scenes | val_scenes == {synth.scene_of(n) for n in photos}
+    procedural = {"procedural.dead_leaves"} if default_data.DEAD_LEAVES else set()
+    assert train_scenes | val_scenes == {synth.scene_of(n) for n in photos} | procedural
 
 
 def test_cross_sensor_camera_and_levels_are_outside_the_training_distribution():
