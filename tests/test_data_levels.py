@@ -21,13 +21,18 @@ def scene(seed, size=128):
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def write_leveled_tree(root, split):
+    """24 synthetic pairs in `root`/`split` of a sensor with known per-channel black levels (TRUE_BLACK)
+    and a 10-bit white level (TRUE_WHITE); returns `root`."""
+    synth.synthesize_dataset({f"scene-{k}": scene(k) for k in range(4)}, root, count=24, patch=64,
+                             splits={split: 1.0}, profile=PROFILE, progress=False)
+    return root
+
+
 @pytest.fixture(scope="module")
 def sensor_tree(tmp_path_factory):
-    """A synthetic dataset with known per-channel black levels and a 10-bit white level."""
-    root = tmp_path_factory.mktemp("levels")
-    synth.synthesize_dataset({f"scene-{k}": scene(k) for k in range(4)}, root, count=24, patch=64,
-                             splits={"train": 1.0}, profile=PROFILE, progress=False)
-    return root
+    """A synthetic training set with known levels (see write_leveled_tree)."""
+    return write_leveled_tree(tmp_path_factory.mktemp("levels"), "train")
 
 
 def test_estimates_recover_known_levels_per_channel(sensor_tree):

@@ -180,13 +180,9 @@ def test_help(command, capsys):
 
 @pytest.fixture(scope="module")
 def leveled_root(tmp_path_factory):
-    """Synthetic pairs of a sensor with black levels 62,60,58,61 and white 1023 (see test_data_levels)."""
-    from data import synth
-    from test_data_levels import PROFILE, scene
-    root = tmp_path_factory.mktemp("leveled")
-    synth.synthesize_dataset({f"scene-{k}": scene(k) for k in range(4)}, root, count=24, patch=64,
-                             splits={"val": 1.0}, profile=PROFILE, progress=False)
-    return root
+    """Synthetic val pairs of a sensor with black levels 62,60,58,61 and white 1023."""
+    from test_data_levels import write_leveled_tree
+    return write_leveled_tree(tmp_path_factory.mktemp("leveled"), "val")
 
 
 def test_eval_auto_levels_are_estimated_from_the_split(leveled_root, tmp_path, capsys):
