@@ -13,6 +13,10 @@ from tqdm import tqdm
 from data import dataset, image_io, levels, sensor
 from data.errors import DataError
 
+# Read noise puts some dark pixels below a correct black level (half of the truly black ones):
+# only a larger share says the black level is set too high.
+BELOW_BLACK_WARNING = 0.05
+
 
 @dataclasses.dataclass
 class CheckReport:
@@ -121,7 +125,7 @@ def _summarize_values(report, stats, profile):
             f"RAW values reach {report.raw_max}, above the white level {profile.white_level:g} "
             f"({report.fraction_above_white:.4%} of pixels clip); try --white-level "
             f"{levels.suggest_white_level(report.raw_max)}")
-    if report.fraction_below_black > 0:
+    if report.fraction_below_black > BELOW_BLACK_WARNING:
         report.warnings.append(
             f"{report.fraction_below_black:.4%} of RAW pixels sit below the black level "
             f"{max(profile.black_level):g} (minimum {report.raw_min}); check --black-level")
