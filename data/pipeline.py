@@ -8,6 +8,7 @@ import logging
 
 import numpy as np
 import tensorflow as tf
+import tensorflow.experimental.numpy as tnp
 
 from data import augment, dataset, sensor
 from data.errors import DataError
@@ -57,13 +58,10 @@ def read_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, parallel=tf.data.AUTOTUN
 
 
 def normalizer(profile):
-    """tf function (raw uint16 [..., 4], rgb uint8 [..., 3]) -> float32 in [0, 1], as `sensor.normalize`."""
-    black = tf.constant(profile.black_per_channel())
-    span = tf.constant(np.float32(profile.white_level) - profile.black_per_channel())
-
+    """tf function (raw uint16 [..., 4], rgb uint8 [..., 3]) -> float32 in [0, 1]: the RAW through
+    `sensor.normalize` itself (run on tensors), so it equals `dataset.load_pair` bit for bit."""
     def normalize(raw, rgb):
-        raw = tf.clip_by_value((tf.cast(raw, tf.float32) - black) / span, 0.0, 1.0)
-        return raw, tf.cast(rgb, tf.float32) / 255.0
+        return sensor.normalize(raw, profile, xp=tnp), tf.cast(rgb, tf.float32) / 255.0
     return normalize
 
 

@@ -126,14 +126,24 @@ def unpack(packed, profile=CHALLENGE_PROFILE):
     return mosaic
 
 
-def normalize(packed, profile=CHALLENGE_PROFILE):
-    """Packed raw digital numbers [h, w, 4] -> float32 in [0, 1] (clipped) after black/white levels."""
+def _black_and_span(profile):
+    """(black, white - black) as float32 arrays of shape [4] in channel order."""
     black = profile.black_per_channel()
-    scaled = (packed.astype(np.float32) - black) / (np.float32(profile.white_level) - black)
-    return np.clip(scaled, 0.0, 1.0)
+    return black, np.float32(profile.white_level) - black
+
+
+def normalize(packed, profile=CHALLENGE_PROFILE, xp=np):
+    """Packed raw digital numbers [..., 4] -> float32 in [0, 1] (clipped) after black/white levels.
+
+    The one mapping from RAW counts to model input in the toolkit. `xp` is the array namespace it
+    runs in: numpy (default) for arrays, `tensorflow.experimental.numpy` for tensors in a tf.data
+    graph (`data.pipeline.normalizer`); both give bit-identical float32 results.
+    """
+    black, span = _black_and_span(profile)
+    return xp.clip((xp.asarray(packed, dtype=xp.float32) - black) / span, 0.0, 1.0)
 
 
 def denormalize(normalized, profile=CHALLENGE_PROFILE):
     """Inverse of `normalize` for values in [0, 1]: float [h, w, 4] -> raw digital numbers (float32)."""
-    black = profile.black_per_channel()
-    return normalized.astype(np.float32) * (np.float32(profile.white_level) - black) + black
+    black, span = _black_and_span(profile)
+    return normalized.astype(np.float32) * span + black

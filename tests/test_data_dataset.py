@@ -47,6 +47,21 @@ def test_load_pair_values(pair_tree):
     assert raw.dtype == np.float32 and 0 <= raw.min() and raw.max() <= 1 and rgb.max() <= 1
 
 
+@pytest.mark.parametrize("cfa", sensor.CFA_PATTERNS)
+@pytest.mark.parametrize("black", [(0,), (64,), (62, 60, 58, 61)])
+def test_tf_data_and_numpy_normalisation_are_bit_equal(tmp_path, cfa, black):
+    write_pair_tree(tmp_path, "train", 2, size=16, white=1100)  # counts below black and above white
+    profile = sensor.SensorProfile(cfa=cfa, channel_order=("Gr", "B", "R", "Gb"), black_level=black,
+                                   white_level=1023)
+    pairs = dataset.load_splits(tmp_path)["train"]
+    for (raw, rgb), pair in zip(pipeline.decode_pairs(pairs, profile), pairs, strict=True):
+        expected_raw, expected_rgb = dataset.load_pair(pair, profile)
+        assert raw.dtype == expected_raw.dtype == np.float32
+        np.testing.assert_array_equal(raw.numpy().view(np.uint32), expected_raw.view(np.uint32))
+        np.testing.assert_array_equal(rgb.numpy().view(np.uint32), expected_rgb.view(np.uint32))
+        assert expected_raw.max() == 1 and (expected_raw.min() == 0 or max(black) == 0)  # both clips exercised
+
+
 def test_missing_dataset_folder_is_clear(tmp_path):
     with pytest.raises(DataError, match="not found"):
         dataset.load_splits(tmp_path / "nope")
