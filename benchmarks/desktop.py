@@ -22,14 +22,14 @@ from data.challenge import FULL_HD_PACKED
 from isp.metrics import PSNR_CAP_DB
 from tflite_export import litert_gpu
 from tflite_export.errors import ExportError
+from tflite_export.runtime import load_interpreter
 
 GPU_RUNTIME = "LiteRT CompiledModel (ML Drift GPU accelerator over WebGPU, XNNPACK CPU fallback)"
 
 
 def input_specs(path):
     """Inputs of a `.tflite` file: list of {"index", "name", "shape_signature", "dtype"}."""
-    from ai_edge_litert.interpreter import Interpreter
-    interpreter = _load_interpreter(Interpreter, path)
+    interpreter, _ = load_interpreter(path)
     return [{"index": int(d["index"]), "name": d["name"],
              "shape_signature": [int(v) for v in d["shape_signature"]],
              "dtype": np.dtype(d["dtype"]).name} for d in interpreter.get_input_details()]
@@ -85,11 +85,10 @@ def bench_desktop(path, threads=None, runs=20, warmup=3, input_shape=None, input
     "init_ms" (load + allocate), "peak_rss_mb" (process peak, ru_maxrss) and "load_rss_delta_mb"
     (resident memory added by loading the model and allocating its tensors).
     """
-    from ai_edge_litert.interpreter import Interpreter
     check_counts(runs, warmup, threads)
     rss_before = current_rss_mb()
     start = time.perf_counter()
-    interpreter = _load_interpreter(Interpreter, path, num_threads=threads)
+    interpreter, _ = load_interpreter(path, num_threads=threads)
     shapes = []
     for detail in interpreter.get_input_details():
         shape = resolve_input_shape(detail["shape_signature"], input_shape)
@@ -178,16 +177,6 @@ def peak_rss_mb():
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def _load_interpreter(interpreter_cls, path, **kwargs):
-    if not os.path.isfile(path):
-        raise BenchError(f"model file {path} does not exist; pass the path of a .tflite file")
-    try:
-        return interpreter_cls(model_path=os.fspath(path), **kwargs)
-    except ValueError as exc:
-        raise BenchError(f"{path} is not a loadable .tflite model ({str(exc).splitlines()[0]}); "
-                         "re-export it") from None
-
-
 def check_counts(runs, warmup, threads=None):
     """Reject run/warm-up/thread counts that no runtime accepts."""
     if runs < 1 or warmup < 0:
@@ -209,8 +198,7 @@ def _time_calls(call, runs, warmup):
 
 def _cpu_reference(path, feeds):
     """Outputs of the LiteRT CPU interpreter on `feeds` (one array per input, in input order)."""
-    from ai_edge_litert.interpreter import Interpreter
-    interpreter = _load_interpreter(Interpreter, path)
+    interpreter, _ = load_interpreter(path)
     for detail, feed in zip(interpreter.get_input_details(), feeds):
         if list(detail["shape"]) != list(feed.shape):
             interpreter.resize_tensor_input(detail["index"], feed.shape, strict=True)

@@ -65,11 +65,12 @@ def test_fixed_model_rejects_other_input_shape(models):
 
 
 def test_missing_and_corrupt_models(tmp_path):
-    with pytest.raises(BenchError, match="does not exist"):
+    """The one LiteRT loader (tflite_export.runtime.load_interpreter): the same ExportError as isp eval."""
+    with pytest.raises(ExportError, match="missing.tflite: no such .tflite file"):
         bench_desktop(tmp_path / "missing.tflite")
     garbage = tmp_path / "garbage.tflite"
     garbage.write_bytes(b"not a flatbuffer at all" * 10)
-    with pytest.raises(BenchError, match="not a loadable .tflite"):
+    with pytest.raises(ExportError, match=r"garbage.tflite: not a loadable .tflite file \([^\n]*\); re-export it$"):
         bench_desktop(garbage)
 
 

@@ -142,8 +142,8 @@ def compile_split(path):
     facts: {"gpu_only_compiles", "num_ops"}; the op split is on this process's stderr (`split_from_log`).
     """
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
-    from ai_edge_litert.interpreter import Interpreter
-    num_ops = len(Interpreter(model_path=path)._get_ops_details())
+    from tflite_export.runtime import load_interpreter
+    num_ops = len(load_interpreter(path)[0]._get_ops_details())
     try:
         compile_model(path, HardwareAccelerator.GPU)
         gpu_only = True

@@ -2,7 +2,6 @@
 import os
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
 from tflite_export.conventions import DEFAULT_RANGE, from_model, to_model
 from tflite_export.errors import ExportError
@@ -23,16 +22,8 @@ class TFLiteModel:
 
     def __init__(self, path_or_bytes, num_threads=None, input_range=DEFAULT_RANGE, output_range=DEFAULT_RANGE):
         self.input_range, self.output_range = tuple(input_range), tuple(output_range)
-        if isinstance(path_or_bytes, (bytes, bytearray)):
-            self.name, content = "<in-memory .tflite>", bytes(path_or_bytes)
-        else:
-            self.name = os.fspath(path_or_bytes)
-            if not os.path.isfile(self.name):
-                raise ExportError(f"{self.name}: no such .tflite file; export the model first")
-            with open(self.name, "rb") as f:
-                content = f.read()
+        self.interpreter, self.name = load_interpreter(path_or_bytes, num_threads)
         try:
-            self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
             details = self.interpreter.get_input_details()
             if len(details) == 1 and -1 in details[0]["shape_signature"]:
                 # A dynamic input starts at size 1, too small for pooling or strided layers: allocate
@@ -41,7 +32,7 @@ class TFLiteModel:
                 self.interpreter.resize_tensor_input(details[0]["index"], probe, strict=True)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise ExportError(f"{self.name}: not a loadable .tflite file ({exc}); re-export it") from exc
+            raise _not_loadable(self.name, exc) from exc
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ExportError(f"{self.name}: has {len(inputs)} inputs and {len(outputs)} outputs; "
@@ -108,6 +99,34 @@ class TFLiteModel:
             self.interpreter.allocate_tensors()
             self._input = self.interpreter.get_input_details()[0]
             self._output = self.interpreter.get_output_details()[0]
+
+
+def load_interpreter(path_or_bytes, num_threads=None):
+    """The one LiteRT loader: (Interpreter, name) of a .tflite path or the file's bytes, tensors not
+    yet allocated. A missing or unloadable file is an ExportError naming it and the fix.
+
+    num_threads: LiteRT CPU threads (None: LiteRT's default). name is the path, or
+    "<in-memory .tflite>" for bytes.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        name, content = "<in-memory .tflite>", bytes(path_or_bytes)
+    else:
+        name = os.fspath(path_or_bytes)
+        if not os.path.isfile(name):
+            raise ExportError(f"{name}: no such .tflite file; export the model first, or check the path")
+        with open(name, "rb") as f:
+            content = f.read()
+    try:
+        return Interpreter(model_content=content, num_threads=num_threads), name
+    except (ValueError, RuntimeError) as exc:
+        raise _not_loadable(name, exc) from exc
+
+
+def _not_loadable(name, exc):
+    """The one-line ExportError for a file LiteRT cannot load or allocate."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ExportError(f"{name}: not a loadable .tflite file ({reason}); re-export it")
 
 
 def _signature(detail):
