@@ -25,6 +25,7 @@ from data.atomic import atomic_path, write_text  # noqa: E402
 from isp import train  # noqa: E402
 from isp.classic import classic_isp  # noqa: E402
 from isp.evaluate import evaluate  # noqa: E402
+from isp.rundir import FIXED_MODEL, RELATIVE, RunDir  # noqa: E402
 from tflite_export import export, gpu_check  # noqa: E402
 from tflite_export.recipes import DEFAULT_REP_COUNT  # noqa: E402
 from tflite_export.runtime import TFLiteModel  # noqa: E402
@@ -64,13 +65,14 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
     stages = Stages(2 if options.train_only else 7)
     stages.next("data")
     if resume_dir:
-        config = train.config_mod.resolve(overrides, config_file=os.path.join(resume_dir, "config.yaml"))
+        config = RunDir(resume_dir).read_config(overrides)
     root = train.dataset_root(config)
     splits = dataset.load_splits(root, config.val_fraction, config.seed)
     print(f"dataset {root}: " + ", ".join(f"{name} {len(pairs)} pairs" for name, pairs in splits.items()))
     stages.next("training (float, then quantization-aware)")
     summary = train.resume(resume_dir, overrides, progress) if resume_dir else train.train(config, progress)
     run_dir = summary["run_dir"]
+    run = RunDir(run_dir)
     print(f"run folder {run_dir}: best val PSNR {summary['best_val_psnr']:.2f} dB")
     if options.train_only:
         return summary
@@ -79,7 +81,7 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
     stages.next(f"export {', '.join(recipes)} challenge pairs + GPU-delegate check + fidelity")
     exports = {}
     for recipe in recipes:
-        exports[recipe] = export.export(run_dir, recipe, os.path.join(run_dir, "tflite", recipe),
+        exports[recipe] = export.export(run_dir, recipe, run.tflite(recipe),
                                         fixed_shape=options.fixed_shape, rep_count=options.rep_count,
                                         val_images=options.val_images, progress=progress)
         print(export.format_report(exports[recipe]))
@@ -88,7 +90,7 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
     val = splits["val"][:options.val_images or None]
     profile = train.profile_of(config)
     classic = evaluate(lambda raw: classic_isp(raw[0], profile)[None], val, profile,
-                       out_dir=os.path.join(run_dir, "eval", "classic"), progress=progress)
+                       out_dir=run.eval("classic"), progress=progress)
     print(f"classical ISP: PSNR {classic['psnr']:.2f} dB, SSIM {classic['ssim']:.4f}")
     cross = {} if config.data else cross_sensor_scores(train.dataset_root(config), run_dir, recipes, progress)
     for name, result in cross.items():
@@ -97,7 +99,7 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
     stages.next(f"desktop latency at {options.fixed_shape[0]}x{options.fixed_shape[1]} packed input (LiteRT CPU)")
     latency = {}
     for recipe in recipes:
-        latency[recipe] = bench_desktop(os.path.join(run_dir, "tflite", recipe, "model.tflite"),
+        latency[recipe] = bench_desktop(run.model(recipe),
                                         threads=options.threads, runs=options.bench_runs)
         print(f"{recipe:5s} mean {latency[recipe]['latency_ms']['mean']:.1f} ms, "
               f"p50 {latency[recipe]['latency_ms']['p50']:.1f} ms")
@@ -106,7 +108,7 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
     device = {}
     if options.adb:
         for recipe in recipes:
-            device[recipe] = bench_adb(os.path.join(run_dir, "tflite", recipe, "model.tflite"),
+            device[recipe] = bench_adb(run.model(recipe),
                                        serial=options.serial, binary=options.binary)
             print(f"{recipe:5s} phone GPU mean {device[recipe]['latency_ms']['mean']:.1f} ms, "
                   f"delegation {device[recipe]['benchmark'].get('delegation')}")
@@ -114,7 +116,7 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
     stages.next("report")
     result = build_report(config, run_dir, summary, exports, classic, latency, device, options, cross)
     write_report(run_dir, result, options)
-    print(f"\nreport: {os.path.join(run_dir, 'report.md')}")
+    print(f"\nreport: {run.report_md}")
     return result
 
 
@@ -123,12 +125,12 @@ def cross_sensor_scores(data_root, run_dir, recipes, progress=True):
     read with its true levels; each recipe's model_none.tflite, and the classical ISP."""
     root = default_data.cross_sensor_root(data_root)
     pairs, profile = dataset.load_splits(root)["val"], synth.manifest_profile(root)
-    scores = {}
+    scores, run = {}, RunDir(run_dir)
     for recipe in recipes:
-        model = TFLiteModel(os.path.join(run_dir, "tflite", recipe, "model_none.tflite"))
+        model = TFLiteModel(run.model(recipe, dynamic=True))
         scores[recipe] = evaluate(model.run, pairs, profile, progress=progress)
     scores["classic"] = evaluate(lambda raw: classic_isp(raw[0], profile)[None], pairs, profile,
-                                 out_dir=os.path.join(run_dir, "eval", "classic-cross-sensor"), progress=progress)
+                                 out_dir=run.eval("classic-cross-sensor"), progress=progress)
     return scores
 
 
@@ -151,8 +153,8 @@ def build_report(config, run_dir, summary, exports, classic, latency, device, op
             "latency_source": "phone GPU (adb)" if phone else f"desktop CPU, {options.threads} threads",
             "desktop_ms": latency[recipe]["latency_ms"]["mean"],
             "phone_ms": phone["latency_ms"]["mean"] if phone else None,
-            "size_kb": exp["files"]["model.tflite"]["bytes"] / 1024,
-            "gpu_static": gpu_check.check(os.path.join(run_dir, "tflite", recipe, "model.tflite")).status,
+            "size_kb": exp["files"][FIXED_MODEL]["bytes"] / 1024,
+            "gpu_static": gpu_check.check(RunDir(run_dir).model(recipe)).status,
             "gpu_measured": _measured_on(phone, "phone GPU (adb)"),
             "score": challenge_score(fid["tflite_psnr"], ms / 1000.0, options.score_c)})
     measured.apply_verdicts(rows, options.budget_ms, config.model)
@@ -179,11 +181,12 @@ def _measured_on(result, device):
 
 def write_report(run_dir, result, options):
     """report.json, plots/pareto.png, plots/training.png and report.md, each written atomically."""
-    write_text(os.path.join(run_dir, "report.json"), json.dumps(result, indent=2, default=str))
-    leaderboard.pareto_plot(result["rows"], os.path.join(run_dir, "plots", "pareto.png"), options.budget_ms,
+    run = RunDir(run_dir)
+    write_text(run.report_json, json.dumps(result, indent=2, default=str))
+    leaderboard.pareto_plot(result["rows"], run.plot("pareto"), options.budget_ms,
                             title=f"{result['model']}: PSNR vs Full HD latency")
-    training_plot(os.path.join(run_dir, "history.json"), os.path.join(run_dir, "plots", "training.png"))
-    write_text(os.path.join(run_dir, "report.md"), report_markdown(result))
+    training_plot(run.history_file, run.plot("training"))
+    write_text(run.report_md, report_markdown(result))
 
 
 def training_plot(history_path, path):
@@ -227,12 +230,12 @@ def report_markdown(result):
         f"- Score = 2^(2·PSNR) / (C · runtime s) with C = {result['score_c']:g} (the organisers never "
         "published C; compare scores only with the same C).", "",
         "## Leaderboard", "", leaderboard.markdown_table(result["rows"]), "",
-        "![PSNR vs latency](plots/pareto.png)", "", "![training](plots/training.png)", "",
+        f"![PSNR vs latency]({RELATIVE.plot('pareto')})", "", f"![training]({RELATIVE.plot('training')})", "",
         "## Exports", ""]
     for recipe, exp in result["exports"].items():
         fid = exp["fidelity"]
-        fixed = exp["files"]["model.tflite"]
-        lines.append(f"- **{recipe}**: `tflite/{recipe}/model.tflite` {fixed['input_shape']} -> "
+        fixed = exp["files"][FIXED_MODEL]
+        lines.append(f"- **{recipe}**: `{RELATIVE.model(recipe)}` {fixed['input_shape']} -> "
                      f"{fixed['output_shape']}, {fixed['bytes'] / 1024:.0f} KB, converted in "
                      f"{fixed['convert_seconds']:.1f} s; GPU delegate: {fixed['gpu_delegate']}; "
                      f"TFLite vs Keras {fid['psnr_delta_db']:+.3f} dB"

@@ -20,6 +20,7 @@ from benchmarks.errors import BenchError  # noqa: E402
 from benchmarks.score import parse_budget  # noqa: E402
 from data.atomic import atomic_path, write_text  # noqa: E402
 from data.challenge import BUDGET_MS, BUDGET_TEXT  # noqa: E402
+from isp.rundir import RunDir  # noqa: E402
 
 COLUMNS = (("label", "model / recipe", "{}"), ("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
            ("psnr_cross_sensor", "cross-sensor PSNR dB", "{:.2f}"),
@@ -31,7 +32,7 @@ COLUMNS = (("label", "model / recipe", "{}"), ("psnr", "PSNR dB", "{:.2f}"), ("s
 
 def load_rows(source):
     """Rows from a run folder (its report.json) or a report/zoo JSON file with a "rows" list."""
-    path = os.path.join(source, "report.json") if os.path.isdir(source) else source
+    path = RunDir(source).report_json if os.path.isdir(source) else source
     if not os.path.isfile(path):
         raise BenchError(f"{path}: no report found; run `python train.py` (or benchmarks/zoo.py) first")
     try:

@@ -46,6 +46,7 @@ from data.challenge import FULL_HD_PACKED, FULL_HD_TEXT, challenge_score
 from data import dataset, default_data, synth
 from data.atomic import write_text
 from isp import config as config_mod
+from isp.rundir import FIXED_MODEL, RunDir
 from tflite_export.cli import parse_shape
 from tflite_export.runtime import TFLiteModel
 
@@ -85,14 +86,13 @@ def train_model(config, progress=True):
     with another budget.
     """
     from isp import train
-    run_dir = os.path.join(config.runs_dir, config.name)
-    stored = os.path.join(run_dir, "config.yaml")
-    if not os.path.isfile(stored):
+    run = RunDir.of(config.runs_dir, config.name)
+    if not run.exists():
         return train.train(config, progress)
-    if config_mod.resolve({}, config_file=stored) != train.resolve_levels(config):
-        raise BenchError(f"{run_dir} holds a run with another budget or settings; pass another "
+    if run.read_config() != train.resolve_levels(config):
+        raise BenchError(f"{run.path} holds a run with another budget or settings; pass another "
                          "--runs-dir or delete that folder")
-    return train.resume(run_dir, progress=progress)
+    return train.resume(run.path, progress=progress)
 
 
 def eval_sets(config, runs_dir, heldout_photos=HELDOUT_PHOTOS, progress=True):
@@ -146,16 +146,16 @@ def measure_model(name, runs_dir, budget, seeds, sets_for, config_file=None, inp
     for seed in range(seeds):
         config = budget_config(name, runs_dir, budget, seed, config_file)
         summary = train_model(config, progress)
-        out_dir = os.path.join(summary["run_dir"], "tflite", "fp16")
-        report = export(summary["run_dir"], "fp16", out_dir, fixed_shape=tuple(input_shape),
+        run = RunDir(summary["run_dir"])
+        report = export(run.path, "fp16", run.tflite("fp16"), fixed_shape=tuple(input_shape),
                         val_images=config.val_images, check_fidelity=False, progress=progress)
-        for set_name, value in score_tflite(os.path.join(out_dir, "model_none.tflite"), sets_for(config)).items():
+        for set_name, value in score_tflite(run.model("fp16", dynamic=True), sets_for(config)).items():
             cell = scores.setdefault(set_name, {"psnr": [], "ssim": []})
             cell["psnr"].append(value["psnr"])
             cell["ssim"].append(value["ssim"])
         run_dirs.append(summary["run_dir"])
         if first is None:
-            first = (os.path.join(out_dir, "model.tflite"), report["files"]["model.tflite"]["bytes"])
+            first = (run.model("fp16"), report["files"][FIXED_MODEL]["bytes"])
     cost = model_cost(build(name, (*input_shape, 4)))
     row = {"model": name, "params": cost["params"], "gmacs": cost["gmacs"], "fp16_kb": first[1] / 1024,
            "seeds": seeds, "run_dirs": run_dirs, "scores": scores}

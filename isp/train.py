@@ -1,14 +1,7 @@
 """Training loop: fit a registered model on RAW/RGB pairs, with per-epoch validation, best/last
 checkpoints, exact resume, a NaN guard, optional QAT fine-tuning and tf.distribute strategies.
 
-Run folder layout (runs/<name>/):
-    config.yaml                   the resolved TrainConfig
-    history.json                  per-epoch loss / val PSNR / val SSIM of each stage
-    checkpoints/float/            last checkpoint of the float stage (model, optimizer, epoch)
-    checkpoints/best.weights.h5   float weights with the best val PSNR
-    checkpoints/qat/              last checkpoint of the QAT stage
-    checkpoints/qat.weights.h5    QAT weights with the best val PSNR
-    logs/                         TensorBoard
+Everything lands in one run folder, whose layout isp/rundir.py owns.
 """
 import contextlib
 import dataclasses
@@ -24,13 +17,11 @@ import tf_keras as keras
 
 from data import dataset, levels, pipeline, sensor
 from data.atomic import atomic_path, write_text
-from isp import config as config_mod
 from isp import losses, metrics, qat
 from isp.errors import ISPError
 from isp.models import build
+from isp.rundir import STAGES, RunDir
 
-STAGES = ("float", "qat")
-BEST_WEIGHTS = {"float": "best.weights.h5", "qat": "qat.weights.h5"}
 QAT_CALIBRATION_BATCHES = 16
 
 
@@ -119,6 +110,7 @@ class Trainer:
     def __init__(self, config, run_dir, progress=True):
         self.config = config
         self.run_dir = run_dir
+        self.folder = RunDir(run_dir)
         self.progress = progress
         self.profile = profile_of(config)
         self.strategy = make_strategy(config.strategy)
@@ -136,11 +128,8 @@ class Trainer:
         self.history = self._load_history()
 
     # ---- files -----------------------------------------------------------------------------
-    def path(self, *parts):
-        return os.path.join(self.run_dir, *parts)
-
     def _load_history(self):
-        path = self.path("history.json")
+        path = self.folder.history_file
         if os.path.isfile(path):
             with open(path) as f:
                 return json.load(f)
@@ -148,16 +137,16 @@ class Trainer:
 
     def _save_history(self):
         if self.chief:
-            write_text(self.path("history.json"), json.dumps(self.history, indent=2))
+            write_text(self.folder.history_file, json.dumps(self.history, indent=2))
 
     def _checkpoint_dir(self, stage):
         if self.chief:
-            return self.path("checkpoints", stage)
-        return os.path.join(self.path("checkpoints"), f".worker-{self.strategy.cluster_resolver.task_id}", stage)
+            return self.folder.checkpoints(stage)
+        return self.folder.checkpoints(stage, worker=self.strategy.cluster_resolver.task_id)
 
     def _save_best(self, model, stage):
         if self.chief:
-            with atomic_path(self.path("checkpoints", BEST_WEIGHTS[stage])) as tmp:
+            with atomic_path(self.folder.best_weights(stage)) as tmp:
                 model.save_weights(tmp)
 
     # ---- stages ----------------------------------------------------------------------------
@@ -177,7 +166,7 @@ class Trainer:
         if self.config.qat_epochs:
             with self.strategy.scope():
                 float_model = build(self.config.model, (None, None, 4))
-                float_model.load_weights(self.path("checkpoints", BEST_WEIGHTS["float"]))
+                float_model.load_weights(self.folder.best_weights("float"))
                 qat_model = qat.quantize_aware(float_model)
                 calibration = self._batches(epoch=0).take(QAT_CALIBRATION_BATCHES)
                 qat.calibrate_ranges(qat_model, (raw for raw, _ in calibration))
@@ -203,7 +192,7 @@ class Trainer:
         self.history[stage] = self.history.get(stage, [])[:int(epoch_var)]
         step_fn = self.make_step(model, optimizer, cfg.mixed_precision and stage == "float")
         predict = tf.function(lambda raw: model(raw, training=False), reduce_retracing=True)
-        writer = tf.summary.create_file_writer(self.path("logs", stage)) if self.chief else None
+        writer = tf.summary.create_file_writer(self.folder.logs(stage)) if self.chief else None
         for epoch in range(int(epoch_var), epochs):
             started = time.time()
             train_loss = self.train_epoch(stage, step_fn, epoch, epochs)
@@ -214,7 +203,7 @@ class Trainer:
                 with writer.as_default(step=epoch + 1):
                     for key in ("loss", "val_psnr", "val_ssim"):
                         tf.summary.scalar(key, row[key])
-            if val_psnr > float(best_var) or not os.path.isfile(self.path("checkpoints", BEST_WEIGHTS[stage])):
+            if val_psnr > float(best_var) or not os.path.isfile(self.folder.best_weights(stage)):
                 best_var.assign(val_psnr)
                 self._save_best(model, stage)
             epoch_var.assign(epoch + 1)
@@ -282,29 +271,26 @@ class Trainer:
 
 def new_run_dir(config):
     """Create runs/<name>/ for a new run (ISPError if it already holds a run)."""
-    name = config.name or f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = os.path.join(config.runs_dir, name)
-    if os.path.exists(os.path.join(run_dir, "config.yaml")):
-        raise ISPError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --name")
-    os.makedirs(run_dir, exist_ok=True)
-    return run_dir
+    run = RunDir.of(config.runs_dir, config.name or f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if run.exists():
+        raise ISPError(f"{run.path} already holds a run; continue it with --resume {run.path} or pick another --name")
+    os.makedirs(run.path, exist_ok=True)
+    return run.path
 
 
 def train(config, progress=True):
     """Start a new run from a TrainConfig; returns the summary dict of Trainer.run()."""
     config = resolve_levels(config)
     run_dir = new_run_dir(config)
-    config_mod.save(config, os.path.join(run_dir, "config.yaml"))
+    RunDir(run_dir).save_config(config)
     with sigterm_as_interrupt():
         return Trainer(config, run_dir, progress).run()
 
 
 def resume(run_dir, overrides=None, progress=True):
     """Continue the run in `run_dir` from its last checkpoints (overrides e.g. {"epochs": 20})."""
-    config_path = os.path.join(run_dir, "config.yaml")
-    if not os.path.isfile(config_path):
-        raise ISPError(f"{run_dir}: not a run folder (no config.yaml); pass the folder that train created")
-    config = config_mod.resolve(overrides, config_file=config_path)
-    config_mod.save(config, config_path)
+    run = RunDir(run_dir)
+    config = run.read_config(overrides)
+    run.save_config(config)
     with sigterm_as_interrupt():
         return Trainer(config, run_dir, progress).run()

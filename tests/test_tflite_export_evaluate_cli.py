@@ -12,6 +12,7 @@ from data import dataset, image_io
 from data.sensor import SensorProfile, normalize, pack
 from isp import config as config_mod
 from isp.classic import classic_isp
+from isp.errors import ISPError
 from isp.train import train
 from test_data_camera_raw import COLOUR_CODE, write_dng
 from tflite_export import evaluate_cli
@@ -166,7 +167,7 @@ def test_user_errors(run, data_root, tmp_path):
         run_cli("eval", other)
     with pytest.raises(ExportError, match="no 'test' split"):
         run_cli("eval", "classic", "--data", data_root, "--split", "test")
-    with pytest.raises(ExportError, match="not a run folder"):
+    with pytest.raises(ISPError, match="not a run folder"):
         run_cli("eval", tmp_path / "nothing")
 
 

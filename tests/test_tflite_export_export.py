@@ -8,8 +8,8 @@ import pytest
 from benchmarks.cli import main
 from isp import config as config_mod
 from isp import train
+from isp.errors import ISPError
 from tflite_export import export, fidelity, litert_gpu
-from tflite_export.errors import ExportError
 from tflite_export.runtime import TFLiteModel
 
 
@@ -106,7 +106,7 @@ def test_export_cli_uint8_io(trained_run, tmp_path, capsys):
 
 
 def test_export_errors_are_one_line(tmp_path, capsys):
-    with pytest.raises(ExportError, match="not a run folder"):
-        export.find_run(str(tmp_path))
+    with pytest.raises(ISPError, match="not a run folder"):
+        export.export(str(tmp_path), "fp16", str(tmp_path / "out"))
     assert main(["export", str(tmp_path), "--quant", "fp16"]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -2,9 +2,13 @@
 
 Parsers only: TensorFlow is imported by the handlers that need it, so `--help` answers at once.
 """
+import os
+
 from tflite_export import evaluate_cli, gpu_check_cli
+from tflite_export.conventions import RECORD_FILE
 from tflite_export.errors import ExportError
 from data.challenge import FULL_HD_RGB, FULL_HD_TEXT
+from isp.rundir import DYNAMIC_MODEL, FIXED_MODEL, RunDir
 from tflite_export.recipes import DEFAULT_REP_COUNT, IO_TYPES, RECIPES
 
 SIZE_RECIPES = ("fp32", "fp16")
@@ -26,12 +30,12 @@ def parse_shape(text, flag="--shape", error=ExportError):
 def run_export(args):
     """Handler of `isp export`."""
     from tflite_export import export
-    out_dir = args.out or f"{export.find_run(args.source)}/tflite/{args.quant}"
+    out_dir = args.out or RunDir.find(args.source).tflite(args.quant)
     report = export.export(args.source, args.quant, out_dir, io_type=args.io, fixed_shape=parse_shape(args.shape),
                            rep_count=args.rep_count, val_images=args.val_images,
                            check_fidelity=not args.no_fidelity)
     print(export.format_report(report))
-    print(f"wrote {out_dir}/model.tflite, model_none.tflite, export.json")
+    print(f"wrote {os.path.join(out_dir, FIXED_MODEL)}, {DYNAMIC_MODEL}, {RECORD_FILE}")
     return 0
 
 

@@ -15,13 +15,13 @@ from data.camera_raw import read_camera_raw
 from isp import config as config_mod
 from isp.classic import classic_isp, gray_world_gains
 from isp.inference import DEFAULT_OVERLAP, DEFAULT_TILE, process_frame, rgb_to_uint8
+from isp.rundir import BEST_WEIGHTS, RunDir, weights_stage
 from tflite_export import conventions
 from tflite_export.errors import ExportError
 from tflite_export.runtime import TFLiteModel
 
 CLASSIC = "classic"
 SENSOR_KEYS = ("cfa", "channel_order", "black_level", "white_level")
-RUN_SEARCH_DEPTH = 3  # how many parent folders of a .tflite are searched for its run's config.yaml
 
 
 @dataclasses.dataclass
@@ -49,32 +49,20 @@ class Predictor:
         return process_frame(self.run, raw[0], fixed_shape=self.fixed_shape, progress=False)[None]
 
 
-def _enclosing_run(path):
-    """The run folder that holds `path` (a config.yaml up to RUN_SEARCH_DEPTH levels above), or None."""
-    folder = os.path.dirname(os.path.abspath(path))
-    for _ in range(RUN_SEARCH_DEPTH):
-        if os.path.isfile(os.path.join(folder, "config.yaml")):
-            return folder
-        folder = os.path.dirname(folder)
-    return None
-
-
-def _config(run_dir, sensor_overrides):
-    """The run's TrainConfig (defaults without a run) with the sensor flags given on the command line."""
-    config_file = os.path.join(run_dir, "config.yaml") if run_dir else None
-    return config_mod.resolve(sensor_overrides, config_file=config_file)
+def _config(run, sensor_overrides):
+    """The RunDir's TrainConfig (defaults without a run) with the sensor flags given on the command line."""
+    return run.read_config(sensor_overrides) if run else config_mod.resolve(sensor_overrides)
 
 
 def _keras_stage(model_arg, qat):
     """Whether to load the QAT model: --qat, or a checkpoint path naming the QAT weights."""
-    from isp.train import BEST_WEIGHTS
     if not os.path.isfile(model_arg):
         return qat
-    name = os.path.basename(model_arg)
-    if name not in BEST_WEIGHTS.values():
+    stage = weights_stage(model_arg)
+    if stage is None:
         raise ExportError(f"{model_arg}: not a checkpoint this toolkit reads; pass the run folder, "
                           f"checkpoints/{BEST_WEIGHTS['float']} or checkpoints/{BEST_WEIGHTS['qat']}")
-    return qat or name == BEST_WEIGHTS["qat"]
+    return qat or stage == "qat"
 
 
 def load_predictor(model_arg, qat=False, sensor_overrides=None, ranges=(None, None)):
@@ -91,24 +79,23 @@ def load_predictor(model_arg, qat=False, sensor_overrides=None, ranges=(None, No
         # The baseline sees normalised RAW: it needs only the layout, never the levels.
         profile = sensor.SensorProfile(cfa=config.cfa, channel_order=tuple(config.channel_order.split(",")))
         return Predictor(lambda raw: classic_isp(raw[0], profile)[None], CLASSIC, config,
-                         os.path.join(config.runs_dir, CLASSIC, "eval"), classic=True)
+                         RunDir.of(config.runs_dir, CLASSIC).eval(), classic=True)
     if model_arg.endswith(".tflite"):
         input_range, output_range = conventions.resolve_ranges(model_arg, *ranges)
         model = TFLiteModel(model_arg, input_range=input_range, output_range=output_range)
         stem = os.path.splitext(os.path.basename(model_arg))[0]
         fixed = None if model.is_dynamic else tuple(model.input_shape[1:3])
         return Predictor(model.run, os.path.basename(model_arg),
-                         _config(_enclosing_run(model_arg), sensor_overrides),
+                         _config(RunDir.locate(model_arg), sensor_overrides),
                          os.path.join(os.path.dirname(os.path.abspath(model_arg)), f"{stem}_eval"), fixed,
                          ranges=(input_range, output_range))
-    from tflite_export.export import find_run, load_model
+    from tflite_export.export import load_model
     use_qat = _keras_stage(model_arg, qat)
-    run_dir = find_run(model_arg)
-    model, _ = load_model(run_dir, "qat" if use_qat else "fp32")
-    config = _config(run_dir, sensor_overrides)
-    label = f"{config.model} {os.path.basename(run_dir)}{' qat' if use_qat else ''}"
-    return Predictor(lambda raw: model(raw, training=False).numpy(), label, config,
-                     os.path.join(run_dir, "eval" if not use_qat else "eval_qat"))
+    run = RunDir.find(model_arg)
+    model, _ = load_model(run.path, "qat" if use_qat else "fp32")
+    config = _config(run, sensor_overrides)
+    label = f"{config.model} {run.name}{' qat' if use_qat else ''}"
+    return Predictor(lambda raw: model(raw, training=False).numpy(), label, config, run.eval(qat=use_qat))
 
 
 def _sensor_overrides(args):

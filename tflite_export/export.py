@@ -11,31 +11,22 @@ import numpy as np
 from data import dataset, pipeline
 from data.atomic import write_bytes, write_text
 from data.challenge import FULL_HD_PACKED
-from isp import config as config_mod
 from isp import qat
 from isp.models import build
-from isp.train import BEST_WEIGHTS, dataset_root, profile_of
+from isp.rundir import DYNAMIC_MODEL, FIXED_MODEL, RunDir
+from isp.train import dataset_root, profile_of
 from tflite_export import conventions, convert, fidelity, gpu_check
 from tflite_export.errors import ExportError
 from tflite_export.recipes import DEFAULT_REP_COUNT
 from tflite_export.runtime import TFLiteModel
 
 
-def find_run(source):
-    """Run folder of `source`: the run folder itself or a file inside its checkpoints/ folder."""
-    source = os.path.abspath(source)
-    for candidate in (source, os.path.dirname(os.path.dirname(source))):
-        if os.path.isfile(os.path.join(candidate, "config.yaml")):
-            return candidate
-    raise ExportError(f"{source}: not a run folder or a checkpoint inside one (no config.yaml found); "
-                      "pass runs/<name> as written by `isp train`")
-
-
 def load_model(run_dir, recipe, input_shape=(None, None, 4)):
     """Keras model of a run for `recipe`: the QAT model for "qat", else the best float model."""
-    config = config_mod.resolve({}, config_file=os.path.join(run_dir, "config.yaml"))
+    run = RunDir(run_dir)
+    config = run.read_config()
     stage = "qat" if recipe == "qat" else "float"
-    weights = os.path.join(run_dir, "checkpoints", BEST_WEIGHTS[stage])
+    weights = run.best_weights(stage)
     if not os.path.isfile(weights):
         hint = "train with --qat-epochs N first" if stage == "qat" else "training has not finished an epoch"
         raise ExportError(f"{weights}: checkpoint missing; {hint}")
@@ -69,14 +60,14 @@ def export(source, recipe, out_dir, io_type="float", fixed_shape=FULL_HD_PACKED,
     """Write model.tflite + model_none.tflite + export.json for one recipe; returns the report dict."""
     if recipe not in convert.RECIPES:
         raise ExportError(f"unknown recipe {recipe!r}; use one of {', '.join(convert.RECIPES)}")
-    run_dir = find_run(source)
+    run_dir = RunDir.find(source).path
     model, config = load_model(run_dir, recipe)
     splits = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed)
     profile = profile_of(config)
     rep = representative_inputs(splits["train"], profile, rep_count, fixed_shape) if recipe == "int8" else None
     report = {"run_dir": run_dir, "model": config.model, "recipe": recipe, "io_type": io_type,
               **conventions.record(), "files": {}}
-    for name, shape in (("model.tflite", (*fixed_shape, 4)), ("model_none.tflite", (None, None, 4))):
+    for name, shape in ((FIXED_MODEL, (*fixed_shape, 4)), (DYNAMIC_MODEL, (None, None, 4))):
         started = time.time()
         flatbuffer = convert.convert(model, recipe, shape, rep, io_type)
         path = os.path.join(out_dir, name)
@@ -88,9 +79,9 @@ def export(source, recipe, out_dir, io_type="float", fixed_shape=FULL_HD_PACKED,
             "ops": sorted(convert.op_names(flatbuffer)), "gpu_delegate": gpu.summary}
     if check_fidelity:
         report["fidelity"] = fidelity.check_fidelity(
-            TFLiteModel(os.path.join(out_dir, "model_none.tflite")), model, splits.get("val", [])[:val_images or None],
+            TFLiteModel(os.path.join(out_dir, DYNAMIC_MODEL)), model, splits.get("val", [])[:val_images or None],
             profile, recipe, progress)
-    write_text(os.path.join(out_dir, "export.json"), json.dumps(report, indent=2, default=_plain))
+    write_text(os.path.join(out_dir, conventions.RECORD_FILE), json.dumps(report, indent=2, default=_plain))
     return report
 
 
