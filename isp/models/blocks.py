@@ -63,25 +63,6 @@ def channel_attention(x, name, reduction=4):
     return keras.layers.Multiply(name=f"{name}_gate")([x, g])
 
 
-def global_colour(x, name, reduction=2):
-    """Per-image colour and illumination context (FiLM): x + x * tanh(s) + b, with s and b [B, 1, 1, C]
-    from the global mean of x through a small 1x1-conv MLP: [B, H, W, C] -> [B, H, W, C].
-
-    Lowers to MEAN (constant axes), CONV_2D on [1, 1, 1, C], TANH, MUL and ADD broadcast over H, W.
-    Both branches start at zero, so the block starts as the identity.
-    """
-    channels = x.shape[-1]
-    hidden = 4 * max(1, round(channels / reduction / 4))
-    g = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_mean")(x)
-    g = conv(g, hidden, 1, f"{name}_hidden", activation="relu")
-    zeros = keras.initializers.Zeros()
-    scale = keras.layers.Conv2D(channels, 1, activation="tanh", kernel_initializer=zeros, name=f"{name}_scale")(g)
-    shift = keras.layers.Conv2D(channels, 1, kernel_initializer=zeros, name=f"{name}_shift")(g)
-    scaled = keras.layers.Multiply(name=f"{name}_mul")([x, scale])
-    x = keras.layers.Add(name=f"{name}_add_scaled")([x, scaled])  # two-input ADDs: ADD_N is not delegated
-    return keras.layers.Add(name=f"{name}_add_shift")([x, shift])
-
-
 def upsample(x, channels, name):
     """Learned x2 upsampling: conv1x1 to 4*channels then DepthToSpace(2): [B,H,W,C] -> [B,2H,2W,channels]."""
     x = conv(x, 4 * channels, 1, f"{name}_conv")

@@ -20,14 +20,13 @@ from isp.models.registry import register
 DEFAULT_MODEL = "unet_s"
 
 
-def compact_unet(input_shape, width, depth, blocks_per_level, attention, output, name, global_context=False):
+def compact_unet(input_shape, width, depth, blocks_per_level, attention, output, name):
     """Build the compact U-Net: `[B, h, w, 4]` in [0, 1] -> `[B, 2h, 2w, 3]` in [0, 1].
 
     width: level-0 channels (multiple of 4); level k has width * 2**k channels.
     depth: number of stride-2 downsamplings (h and w must be multiples of 2**depth).
     blocks_per_level: residual blocks per level in the encoder, the bottleneck and the decoder.
     attention: squeeze-excite gate at the bottleneck. output: "clip" or "sigmoid".
-    global_context: a global colour block (blocks.global_colour) on the last decoder features.
     """
     if width < 4 or width % 4 or depth < 1 or blocks_per_level < 1:
         raise ISPError(f"{name}: need width a multiple of 4 (got {width}), depth >= 1 (got {depth}), "
@@ -51,8 +50,6 @@ def compact_unet(input_shape, width, depth, blocks_per_level, attention, output,
         x = keras.layers.Add(name=f"up{k}_skip")([x, skips[k]])
         for b in range(blocks_per_level):
             x = blocks.residual_block(x, f"dec{k}_res{b}")
-    if global_context:
-        x = blocks.global_colour(x, "colour")
     rgb = blocks.rgb_tail(x, output, "tail")
     return keras.Model(raw, rgb, name=name)
 
@@ -87,19 +84,3 @@ def unet_base(input_shape, width=24, depth=1, blocks_per_level=1, attention=True
     three levels: 23.60 dB at 114 ms at the same MACs).
     """
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_base")
-
-
-@register("unet_gc", family="ours")
-def unet_gc(input_shape, width=12, depth=1, blocks_per_level=1, attention=True, output="clip",
-            global_context=True):
-    """`unet_s` plus a global colour block before the tail (candidate default, see benchmarks/zoo.py)."""
-    return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_gc", global_context)
-
-
-@register("unet_d2gc", family="ours")
-def unet_d2gc(input_shape, width=12, depth=2, blocks_per_level=1, attention=True, output="clip",
-              global_context=True):
-    """Two levels (widths 12-24-48: a 4x larger receptive field for about a third more MACs) plus the
-    global colour block (candidate default, see benchmarks/zoo.py)."""
-    return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_d2gc",
-                        global_context)
