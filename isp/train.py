@@ -76,7 +76,17 @@ def make_strategy(name):
 
 def is_chief(strategy):
     """True on the one worker that writes checkpoints and reports (always true outside multiworker)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
+    return _resolver_is_chief(getattr(strategy, "cluster_resolver", None))
+
+
+def is_chief_process(config):
+    """`is_chief` from TF_CONFIG alone, before any strategy (and its servers) exists."""
+    if config.strategy != "multiworker":
+        return True
+    return _resolver_is_chief(tf.distribute.cluster_resolver.TFConfigClusterResolver())
+
+
+def _resolver_is_chief(resolver):
     if resolver is None or not resolver.task_type:
         return True
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
@@ -269,10 +279,16 @@ class Trainer:
         return tuple(float(np.mean(v)) for v in zip(*scores))
 
 
-def new_run_dir(config):
-    """Create runs/<name>/ for a new run (ISPError if it already holds a run)."""
+def new_run_dir(config, chief=True):
+    """Create runs/<name>/ for a new run; ISPError if it already holds a run.
+
+    Only the chief creates a run: another worker of a multi-worker job joins the folder whether or
+    not the chief has made it yet (workers start in any order), so every worker needs the same --name.
+    """
+    if config.strategy == "multiworker" and not config.name:
+        raise ISPError("--strategy multiworker needs --name, the same on every worker, so that they share one run")
     run = RunDir.of(config.runs_dir, config.name or f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if run.exists():
+    if chief and run.exists():
         raise ISPError(f"{run.path} already holds a run; continue it with --resume {run.path} or pick another --name")
     os.makedirs(run.path, exist_ok=True)
     return run.path
@@ -281,16 +297,23 @@ def new_run_dir(config):
 def train(config, progress=True):
     """Start a new run from a TrainConfig; returns the summary dict of Trainer.run()."""
     config = resolve_levels(config)
-    run_dir = new_run_dir(config)
-    RunDir(run_dir).save_config(config)
-    with sigterm_as_interrupt():
-        return Trainer(config, run_dir, progress).run()
+    chief = is_chief_process(config)
+    run_dir = new_run_dir(config, chief)
+    if chief:
+        RunDir(run_dir).save_config(config)
+    return _run_trainer(config, run_dir, progress)
 
 
 def resume(run_dir, overrides=None, progress=True):
     """Continue the run in `run_dir` from its last checkpoints (overrides e.g. {"epochs": 20})."""
     run = RunDir(run_dir)
     config = run.read_config(overrides)
-    run.save_config(config)
+    if is_chief_process(config):
+        run.save_config(config)
+    return _run_trainer(config, run_dir, progress)
+
+
+def _run_trainer(config, run_dir, progress):
+    """Trainer(config, run_dir, progress).run() with SIGTERM turned into Ctrl-C."""
     with sigterm_as_interrupt():
         return Trainer(config, run_dir, progress).run()

@@ -1,0 +1,69 @@
+"""Multi-worker training on 127.0.0.1: real worker processes started in either order share one run
+folder (the chief creates it, the other worker joins)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import write_pair_tree
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+START_GAP_S = 6  # the second worker starts this much later (the issue's race took 8 s)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture
+def job(tmp_path):
+    """start(index) -> Popen of worker `index` of a two-worker job on one shared --runs-dir."""
+    data = write_pair_tree(tmp_path / "data", "train", 4, size=16)
+    write_pair_tree(data, "val", 1, size=16, seed=1)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    started = []
+
+    def start(index):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        argv = [sys.executable, "train.py", "--data", str(data), "--runs-dir", str(tmp_path / "runs"), "--name", "mw",
+                "--strategy", "multiworker", "--model", "unet_tiny",
+                "--epochs", "1", "--steps-per-epoch", "2", "--qat-epochs", "0", "--batch-size", "2", "--crop", "8",
+                "--msssim-weight", "0", "--no-cache", "--train-only"]
+        started.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True))
+        return started[-1]
+
+    start.run_dir = tmp_path / "runs" / "mw"
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def finish(process, limit_s=300):
+    out, err = process.communicate(timeout=limit_s)
+    return process.returncode, out, err
+
+
+@pytest.mark.parametrize("first", [0, 1], ids=["chief-first", "worker-first"])
+def test_workers_join_one_run_in_any_start_order(job, first):
+    processes = {first: job(first)}
+    time.sleep(START_GAP_S)
+    processes[1 - first] = job(1 - first)
+    results = {index: finish(process) for index, process in processes.items()}
+    for index, (code, out, err) in results.items():
+        assert code == 0, f"worker {index}: {err[-2000:]}"
+    assert (job.run_dir / "config.yaml").is_file() and (job.run_dir / "checkpoints" / "float").is_dir()
+    assert (job.run_dir / "checkpoints" / ".worker-1" / "float").is_dir()
+    assert "best val PSNR" in results[0][1]
