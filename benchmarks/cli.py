@@ -59,7 +59,9 @@ def run_guarded(fn, *args, verbose=False):
 
 def main(argv=None):
     """Entry point: parse, run the handler, print user errors on one line and exit 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what a handler needs to run the same command again in a child process
     return run_guarded(args.func, args, verbose=args.verbose)
 
 

@@ -8,6 +8,7 @@ from benchmarks import bench_cli, report, zoo
 from benchmarks.score import parse_budget
 from data.challenge import BUDGET_TEXT, FULL_HD_TEXT, SCORE_C
 from isp import cli as isp_cli
+from isp import cluster
 from isp import config as config_mod
 from isp.errors import ISPError
 from tflite_export.cli import parse_shape
@@ -29,10 +30,17 @@ def job_options(args):
 
 
 def run_train(args):
-    """Handler of `isp train` / `python train.py`: the main job (or training alone with --train-only)."""
+    """Handler of `isp train` / `python train.py`: the main job (or training alone with --train-only).
+
+    A multi-worker job runs in a watched child process (isp/cluster.py), so a worker that never
+    starts ends it with one line after --cluster-timeout seconds instead of a hang.
+    """
     from benchmarks import main_job
     options = job_options(args)
     overrides = isp_cli.overrides_from_args(args)
+    config_file = os.path.join(args.resume, "config.yaml") if args.resume else args.config
+    if config_mod.resolve(overrides, config_file).strategy == "multiworker" and not cluster.in_watched_child():
+        return cluster.run_watched(cluster.python_command(args.argv), args.cluster_timeout)
     if args.resume:
         main_job.run(resume_dir=args.resume, overrides=overrides, options=options)
     else:
@@ -62,6 +70,9 @@ def add_job_arguments(parser):
     group.add_argument("--binary", help="Android benchmark_model binary (or set ISP_BENCHMARK_MODEL)")
     group.add_argument("--budget-ms", default=BUDGET_TEXT,
                        help="Full HD latency budget LO,HI in ms (default %(default)s)")
+    group.add_argument("--cluster-timeout", type=float, default=cluster.DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                       help="with --strategy multiworker: give up, with a one-line error, when the workers of "
+                            "TF_CONFIG have not all connected within this time (default %(default)g)")
     group.add_argument("--score-c", type=float, default=SCORE_C,
                        help="constant C of the challenge score 2^(2*PSNR)/(C*runtime); unpublished (default 1)")
 

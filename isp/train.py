@@ -17,7 +17,7 @@ import tf_keras as keras
 
 from data import dataset, levels, pipeline, sensor
 from data.atomic import atomic_path, write_text
-from isp import losses, metrics, qat
+from isp import cluster, losses, metrics, qat
 from isp.errors import ISPError
 from isp.models import build
 from isp.rundir import STAGES, RunDir
@@ -70,7 +70,9 @@ def make_strategy(name):
         if "TF_CONFIG" not in os.environ:
             raise ISPError("--strategy multiworker needs the TF_CONFIG environment variable "
                            "(see 'Scaling out' in the README)")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        cluster.mark_cluster_formed()
+        return strategy
     return tf.distribute.get_strategy()
 
 

@@ -33,12 +33,12 @@ def job(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     started = []
 
-    def start(index):
+    def start(index, *extra):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         argv = [sys.executable, "train.py", "--data", str(data), "--runs-dir", str(tmp_path / "runs"), "--name", "mw",
                 "--strategy", "multiworker", "--model", "unet_tiny",
                 "--epochs", "1", "--steps-per-epoch", "2", "--qat-epochs", "0", "--batch-size", "2", "--crop", "8",
-                "--msssim-weight", "0", "--no-cache", "--train-only"]
+                "--msssim-weight", "0", "--no-cache", "--train-only", *extra]
         started.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True))
         return started[-1]
@@ -67,3 +67,20 @@ def test_workers_join_one_run_in_any_start_order(job, first):
     assert (job.run_dir / "config.yaml").is_file() and (job.run_dir / "checkpoints" / "float").is_dir()
     assert (job.run_dir / "checkpoints" / ".worker-1" / "float").is_dir()
     assert "best val PSNR" in results[0][1]
+
+
+def test_a_worker_that_never_starts_ends_the_job_with_one_line(job):
+    chief = job(0, "--cluster-timeout", "20")
+    started = time.monotonic()
+    code, out, err = finish(chief, limit_s=120)
+    assert code == 2 and time.monotonic() - started < 90
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert lines == [lines[0]] and "did not form within 20 s" in lines[0] and "--cluster-timeout" in lines[0]
+
+
+def test_cluster_timeout_must_be_positive():
+    from isp import cluster
+    from isp.errors import ISPError
+    with pytest.raises(ISPError, match="positive"):
+        cluster.run_watched([sys.executable, "-c", "pass"], timeout_s=0)
+    assert cluster.run_watched([sys.executable, "-c", "import sys; sys.exit(3)"], timeout_s=30) == 3
