@@ -16,6 +16,7 @@ import time
 from isp.errors import ISPError
 
 MARKER_ENV = "ISP_CLUSTER_MARKER"
+TIMEOUT_ENV = "ISP_CLUSTER_TIMEOUT"
 DEFAULT_TIMEOUT_S = 600.0
 POLL_S = 0.5
 
@@ -23,6 +24,11 @@ POLL_S = 0.5
 def in_watched_child():
     """True inside the child process that `run_watched` started."""
     return MARKER_ENV in os.environ
+
+
+def timeout_s():
+    """The cluster timeout in seconds the watching parent passed down (DEFAULT_TIMEOUT_S without one)."""
+    return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
 
 
 def mark_cluster_formed():
@@ -43,7 +49,7 @@ def run_watched(command, timeout_s=DEFAULT_TIMEOUT_S):
         raise ISPError(f"--cluster-timeout must be positive, got {timeout_s:g}")
     folder = tempfile.mkdtemp(prefix="isp-cluster-")
     marker = os.path.join(folder, "formed")
-    child = subprocess.Popen(command, env=dict(os.environ, **{MARKER_ENV: marker}))
+    child = subprocess.Popen(command, env=dict(os.environ, **{MARKER_ENV: marker, TIMEOUT_ENV: str(timeout_s)}))
     deadline = time.monotonic() + timeout_s
     try:
         while child.poll() is None and not os.path.exists(marker):

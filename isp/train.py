@@ -23,6 +23,8 @@ from isp.models import build
 from isp.rundir import STAGES, RunDir
 
 QAT_CALIBRATION_BATCHES = 16
+# What a collective raises when a peer worker died or timed out (tf.distribute multi-worker).
+PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
 
 
 def profile_of(config, pairs=None):
@@ -70,7 +72,9 @@ def make_strategy(name):
         if "TF_CONFIG" not in os.environ:
             raise ISPError("--strategy multiworker needs the TF_CONFIG environment variable "
                            "(see 'Scaling out' in the README)")
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        # Collectives give up after the cluster timeout, so a worker that dies mid-training ends the others.
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=cluster.timeout_s())
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         cluster.mark_cluster_formed()
         return strategy
     return tf.distribute.get_strategy()
@@ -316,6 +320,16 @@ def resume(run_dir, overrides=None, progress=True):
 
 
 def _run_trainer(config, run_dir, progress):
-    """Trainer(config, run_dir, progress).run() with SIGTERM turned into Ctrl-C."""
+    """Trainer(config, run_dir, progress).run() with SIGTERM turned into Ctrl-C, and a peer worker's
+    failure in a multi-worker job (a collective that lost its peer or timed out) as one ISPError."""
     with sigterm_as_interrupt():
-        return Trainer(config, run_dir, progress).run()
+        try:
+            return Trainer(config, run_dir, progress).run()
+        except PEER_FAILURES as exc:
+            if config.strategy != "multiworker":
+                raise
+            detail = str(exc).split("aborted by: ", 1)[-1].splitlines()[0][:160]
+            raise ISPError(f"a worker of the multi-worker job stopped or timed out ({type(exc).__name__}: "
+                           f"{detail}); the last checkpoint of each stage is kept in "
+                           f"{os.path.dirname(RunDir(run_dir).checkpoints('float'))}; restart every worker "
+                           f"with --resume {run_dir}") from None

@@ -84,3 +84,17 @@ def test_cluster_timeout_must_be_positive():
     with pytest.raises(ISPError, match="positive"):
         cluster.run_watched([sys.executable, "-c", "pass"], timeout_s=0)
     assert cluster.run_watched([sys.executable, "-c", "import sys; sys.exit(3)"], timeout_s=30) == 3
+
+
+def test_a_worker_that_dies_mid_training_ends_the_others_with_one_line(job):
+    chief = job(0, "--epochs", "50", "--steps-per-epoch", "50")
+    worker = job(1, "--epochs", "50", "--steps-per-epoch", "50")
+    deadline = time.monotonic() + 240
+    while not (job.run_dir / "history.json").is_file() and time.monotonic() < deadline:
+        time.sleep(1)  # the first epoch is done: the cluster trains
+    assert (job.run_dir / "history.json").is_file()
+    subprocess.run(["pkill", "-9", "-P", str(worker.pid)], check=False)  # its watched training child
+    worker.kill()
+    code, out, err = finish(chief, limit_s=180)
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 2 and len(lines) == 1 and "stopped or timed out" in lines[0] and "--resume" in lines[0]
