@@ -220,6 +220,14 @@ def step_runner(step, batches):
 
 
 # ---- this benchmark -------------------------------------------------------------------------
+def _stacking_runner(one_patch, batch_size):
+    """run_batch() that stacks `batch_size` calls of one_patch() -> (raw, rgb) into (raws, rgbs) arrays."""
+    def run_batch():
+        raws, rgbs = zip(*(one_patch() for _ in range(batch_size)))
+        return np.stack(raws), np.stack(rgbs)
+    return run_batch
+
+
 def _python_loop_runner(pairs, batch_size, crop, seed=0):
     """run_batch() that builds one batch in plain Python/numpy on one thread, like the pipeline.
 
@@ -243,10 +251,7 @@ def _python_loop_runner(pairs, batch_size, crop, seed=0):
             raw, rgb = raw[::-1], rgb[::-1]
         return np.rot90(raw, turns), np.rot90(rgb, turns)
 
-    def run_batch():
-        raws, rgbs = zip(*(one_patch() for _ in range(batch_size)))
-        return np.stack(raws), np.stack(rgbs)
-    return run_batch
+    return _stacking_runner(one_patch, batch_size)
 
 
 def _on_the_fly_runner(batch_size, crop, seed=0):
@@ -263,10 +268,7 @@ def _on_the_fly_runner(batch_size, crop, seed=0):
         mosaic, target = synth.make_pair(photo, rng, 2 * crop, sensor.CHALLENGE_PROFILE)
         return sensor.normalize(sensor.pack(mosaic)), target.astype(np.float32) / 255.0
 
-    def run_batch():
-        raws, rgbs = zip(*(one_patch() for _ in range(batch_size)))
-        return np.stack(raws), np.stack(rgbs)
-    return run_batch
+    return _stacking_runner(one_patch, batch_size)
 
 
 def _pipeline_runner(pairs, batch_size, crop):

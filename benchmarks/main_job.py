@@ -123,8 +123,7 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
 def cross_sensor_scores(data_root, run_dir, recipes, progress=True):
     """{recipe or "classic": evaluate() result} on the built-in cross-sensor val (data/default_data.py),
     read with its true levels; each recipe's model_none.tflite, and the classical ISP."""
-    root = default_data.cross_sensor_root(data_root)
-    pairs, profile = dataset.load_splits(root)["val"], synth.manifest_profile(root)
+    pairs, profile = synth.split_with_profile(default_data.cross_sensor_root(data_root))
     scores, run = {}, RunDir(run_dir)
     for recipe in recipes:
         model = TFLiteModel(run.model(recipe, dynamic=True))

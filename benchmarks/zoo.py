@@ -43,7 +43,7 @@ from benchmarks.desktop import bench_desktop, check_counts
 from benchmarks.errors import BenchError
 from benchmarks.report import pareto_front
 from data.challenge import FULL_HD_PACKED, FULL_HD_TEXT, challenge_score
-from data import dataset, default_data, synth
+from data import dataset, default_data, levels, sensor, synth
 from data.atomic import write_text
 from isp import config as config_mod
 from isp.rundir import FIXED_MODEL, RunDir
@@ -102,20 +102,18 @@ def eval_sets(config, runs_dir, heldout_photos=HELDOUT_PHOTOS, progress=True):
     val = dataset.load_splits(train.dataset_root(config), config.val_fraction, config.seed)["val"]
     sets = [EvalSet("val", val[:config.val_images or None], train.profile_of(config), "the dataset's val split")]
     cross = default_data.cross_sensor_root(default_data.ensure_default_data(progress=progress))
-    sets.append(EvalSet("cross-sensor", dataset.load_splits(cross)["val"], synth.manifest_profile(cross),
-                        f"{cross}, true levels"))
+    sets.append(EvalSet("cross-sensor", *synth.split_with_profile(cross), f"{cross}, true levels"))
     if not heldout_photos or not os.path.isdir(heldout_photos):
         print(f"held-out photos {heldout_photos!r} not found (apt-get install mate-backgrounds, or pass "
               "--heldout-photos DIR): held-out columns left out")
         return sets
     root = default_data.ensure_cross_sensor_set(heldout_photos, os.path.join(runs_dir, "heldout"),
                                                 HELDOUT_PAIRS, HELDOUT_PATCH, progress=progress)
-    pairs = dataset.load_splits(root)["val"]
-    true = synth.manifest_profile(root)
-    auto = config_mod.resolve({"black_level": "auto", "white_level": "auto", "cfa": true.cfa,
-                               "channel_order": ",".join(true.channel_order)})
+    pairs, true = synth.split_with_profile(root)
+    auto = sensor.profile_from_text(true.cfa, ",".join(true.channel_order), sensor.AUTO, sensor.AUTO,
+                                    lambda layout: levels.estimate_pairs(pairs, layout))
     sets.append(EvalSet(SCORE_SET, pairs, true, f"{heldout_photos} through the cross-sensor camera, true levels"))
-    sets.append(EvalSet(f"{SCORE_SET}, auto", pairs, train.profile_of(auto, pairs),
+    sets.append(EvalSet(f"{SCORE_SET}, auto", pairs, auto,
                         "the same pairs, levels from --black-level auto --white-level auto"))
     return sets
 

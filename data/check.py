@@ -92,7 +92,7 @@ def check_dataset(root, profile=sensor.CHALLENGE_PROFILE, splits=None, workers=N
         report.problems += problems
         all_pairs += pairs
     stats, level_stats = [], levels.LevelStats()
-    with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(workers or dataset.io_workers()) as pool:
         jobs = pool.map(lambda p: _inspect_pair(p, profile), all_pairs)
         for result in tqdm(jobs, total=len(all_pairs), desc="checking pairs", unit="pair",
                            disable=not progress):

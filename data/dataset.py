@@ -39,6 +39,11 @@ class Problem:
         return f"{self.path}: {self.reason}"
 
 
+def io_workers():
+    """Threads for reading image files in parallel (decoding releases the GIL): 2 per core, at most 8."""
+    return min(8, (os.cpu_count() or 1) * 2)
+
+
 def _index_files(folder, extensions):
     """{index: path} of files in `folder` whose extension is in `extensions` (lower-case)."""
     found = {}

@@ -25,7 +25,7 @@ import numpy as np
 import skimage.data
 
 from data.errors import DataError
-from data.procedural import procedural_photos
+from data.procedural import procedural_names, procedural_photos
 from data.sensor import CHALLENGE_PROFILE, SensorProfile
 from data.synth import PHOTO_SUFFIXES, SplitPlan, downscale_lossy, read_manifest, scene_of, synthesize_splits
 from data.unprocess import camera_ccm
@@ -87,7 +87,7 @@ def default_images(dead_leaves=DEAD_LEAVES):
 def default_plans(dead_leaves=DEAD_LEAVES):
     """{dataset root relative to the default root: (SplitPlan per split, profile, fixed camera or None)};
     procedural images, if any, go to train only."""
-    names = list(bundled_photos()) + list(procedural_photos(dead_leaves, size=2))
+    names = list(bundled_photos()) + procedural_names(dead_leaves)
     val = tuple(n for n in names if scene_of(n) in VAL_SCENES)
     train = tuple(n for n in names if scene_of(n) not in VAL_SCENES)
     return {".": ({"train": SplitPlan(train, TRAIN_PAIRS, TRAIN_PATCH), "val": SplitPlan(val, VAL_PAIRS, VAL_PATCH)},

@@ -17,7 +17,6 @@ above the overall maximum (1023, 4095, 16383, 65535).
 """
 import concurrent.futures
 import dataclasses
-import os
 
 import numpy as np
 
@@ -31,6 +30,7 @@ SATURATION_MIN_PIXELS = 8  # and at least this many pixels at the maximum
 COMMON_WHITE_LEVELS = (1023, 4095, 16383, 65535)
 FLOOR_WARNING_FRACTION = 0.02  # dark floor this share of the span above the black level: warn
 DEFAULT_MAX_PAIRS = 256
+FLOOR_CHECK_PAIRS = 64  # pairs read for the dark-floor warning when the levels are given
 
 
 def suggest_white_level(raw_max):
@@ -145,11 +145,16 @@ def estimate_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, max_pairs=DEFAULT_MA
     if len(pairs) > max_pairs:
         pairs = [pairs[i] for i in np.linspace(0, len(pairs) - 1, max_pairs).round().astype(int)]
     total = LevelStats()
-    with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(workers or dataset.io_workers()) as pool:
         for stats in pool.map(lambda p: _pair_stats(p, profile), pairs):
             if stats is not None:
                 total.merge(stats)
     return total.estimate(profile.channel_order)
+
+
+def pairs_floor_warning(pairs, profile):
+    """`floor_warning` for the RAWs of `pairs` (FLOOR_CHECK_PAIRS of them at most), else None."""
+    return floor_warning(estimate_pairs(pairs, profile, max_pairs=FLOOR_CHECK_PAIRS), profile)
 
 
 def floor_warning(estimate, profile):

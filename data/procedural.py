@@ -31,7 +31,12 @@ def dead_leaves(rng, size=768, discs=3000):
     return cv2.GaussianBlur(image, (0, 0), 0.7)
 
 
+def procedural_names(count):
+    """The names of `count` procedural images: "procedural.dead_leaves[k]" (one scene, see synth.scene_of)."""
+    return [f"procedural.dead_leaves[{k}]" for k in range(count)]
+
+
 def procedural_photos(count, seed=0, size=768):
-    """{"procedural.dead_leaves[k]": uint8 [size, size, 3]} for k < count, deterministic for a seed."""
-    return {f"procedural.dead_leaves[{k}]": dead_leaves(np.random.default_rng([seed, k]), size)
-            for k in range(count)}
+    """{procedural_names(count)[k]: uint8 [size, size, 3]}, deterministic for a seed."""
+    return {name: dead_leaves(np.random.default_rng([seed, k]), size)
+            for k, name in enumerate(procedural_names(count))}

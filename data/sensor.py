@@ -75,6 +75,11 @@ CHALLENGE_PROFILE = SensorProfile()  # the defaults above: the challenge convent
 AUTO = "auto"
 
 
+def is_auto(black_level, white_level):
+    """True when either level text (flag or config value) asks for estimation ("auto")."""
+    return AUTO in (str(black_level).strip().lower(), str(white_level).strip().lower())
+
+
 def profile_from_text(cfa, channel_order, black_level, white_level, estimate=None):
     """SensorProfile from command-line/config text: channel_order "B,Gb,R,Gr", black_level "0",
     "62,60,58,61" or "auto", white_level "1020" or "auto" (DataError for anything else).
@@ -84,7 +89,7 @@ def profile_from_text(cfa, channel_order, black_level, white_level, estimate=Non
     """
     order = tuple(str(channel_order).split(","))
     texts = {"black": str(black_level).strip().lower(), "white": str(white_level).strip().lower()}
-    if AUTO in texts.values():
+    if is_auto(black_level, white_level):
         if estimate is None:
             raise DataError("--black-level/--white-level auto needs RAW data to estimate from, and this "
                             "command has none; give the levels as numbers")

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data.atomic import write_text
-from data.dataset import RAW_DIR, RGB_DIR
+from data.dataset import RAW_DIR, RGB_DIR, load_splits
 from data.errors import DataError
 from data.image_io import to_uint8, write_png
 from data.sensor import SensorProfile
@@ -162,6 +162,20 @@ class SplitPlan:
     patch: int
 
 
+def _check_output_folder(out_root):
+    """`out_root` as a Path; DataError when it exists and is not empty (nothing is ever overwritten)."""
+    out_root = Path(out_root)
+    if out_root.exists() and any(out_root.iterdir()):
+        raise DataError(f"{out_root}: output folder is not empty; choose a new --out or delete it")
+    return out_root
+
+
+def _check_patch(patch):
+    """DataError unless `patch` is a positive even number of pixels (the mosaic needs whole 2x2 cells)."""
+    if patch < 2 or patch % 2:
+        raise DataError(f"patch must be a positive even number of pixels, got {patch}")
+
+
 def assign_by_scene(names, fractions, seed):
     """{split: [photo names]}: whole scenes (see `scene_of`) shared among splits by `fractions`, so
     no scene appears in two splits. Deterministic for a seed; DataError if there are too few scenes."""
@@ -183,13 +197,10 @@ def synthesize_splits(photos, out_root, plans, seed=0, profile=SensorProfile(), 
     (unless `rgb2cam` fixes one camera [3, 3]) camera matrix from a generator seeded by
     (seed, split, index): deterministic byte for byte, and no two pairs share a camera.
     """
-    out_root = Path(out_root)
-    if out_root.exists() and any(out_root.iterdir()):
-        raise DataError(f"{out_root}: output folder is not empty; choose a new --out or delete it")
+    out_root = _check_output_folder(out_root)
     source = _PhotoSource(photos)
     for split, plan in plans.items():
-        if plan.patch < 2 or plan.patch % 2:
-            raise DataError(f"patch must be a positive even number of pixels, got {plan.patch}")
+        _check_patch(plan.patch)
         unknown = set(plan.names) - set(source.names())
         if unknown or not plan.names:
             raise DataError(f"split {split!r}: no photos, or unknown photos {sorted(unknown)}")
@@ -224,13 +235,10 @@ def synthesize_dataset(photos, out_root, count, patch=256, seed=0, splits=None,
     camera [3, 3] for every pair (default: a random camera per pair). Deterministic for a seed.
     """
     splits = dict(splits or {"train": 0.9, "val": 0.1})
-    if patch < 2 or patch % 2:
-        raise DataError(f"patch must be a positive even number of pixels, got {patch}")
+    _check_patch(patch)
     if count < 1:
         raise DataError(f"count must be at least 1, got {count}")
-    out_root = Path(out_root)
-    if out_root.exists() and any(out_root.iterdir()):
-        raise DataError(f"{out_root}: output folder is not empty; choose a new --out or delete it")
+    _check_output_folder(out_root)  # before decoding any photo
     usable = _usable_photos(_PhotoSource(photos), patch)
     if not usable:
         raise DataError(f"no usable photo: every photo is grey or smaller than {patch}x{patch}; "
@@ -248,6 +256,11 @@ def read_manifest(root):
         return json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def split_with_profile(root, split="val"):
+    """(pairs of `split`, the SensorProfile they were written with) of the synthetic dataset at `root`."""
+    return load_splits(root)[split], manifest_profile(root)
 
 
 def manifest_profile(root):

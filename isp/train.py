@@ -42,7 +42,7 @@ def resolve_levels(config):
     """`config` with "auto" levels replaced by the numbers estimated from its training pairs (so the run
     folder records what the model was trained with), printing them and any dark-floor warning."""
     train_pairs = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed).get("train", [])
-    auto = sensor.AUTO in (str(config.black_level).lower(), str(config.white_level).lower())
+    auto = sensor.is_auto(config.black_level, config.white_level)
     profile = profile_of(config, train_pairs)
     if auto:
         config = dataclasses.replace(config, black_level=",".join(f"{b:g}" for b in profile.black_level),
@@ -50,7 +50,7 @@ def resolve_levels(config):
         print(f"auto levels from {min(len(train_pairs), levels.DEFAULT_MAX_PAIRS)} training RAWs: black "
               f"{config.black_level}, white {config.white_level}")
     elif train_pairs:
-        warning = levels.floor_warning(levels.estimate_pairs(train_pairs, profile, max_pairs=64), profile)
+        warning = levels.pairs_floor_warning(train_pairs, profile)
         if warning:
             print(f"warning: {warning}")
     return config

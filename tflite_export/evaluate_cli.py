@@ -115,11 +115,11 @@ def run_eval(args):
     pairs = splits[args.split][:args.limit or None]
     out_dir = args.out or os.path.join(predictor.home, args.split)
     profile = profile_of(config, pairs)
-    if sensor.AUTO in (str(config.black_level).lower(), str(config.white_level).lower()):
+    if sensor.is_auto(config.black_level, config.white_level):
         print(f"auto levels from the {args.split} RAWs: black {','.join(f'{b:g}' for b in profile.black_level)}, "
               f"white {profile.white_level:g}")
-    else:
-        _warn_floor(pairs, profile)
+    elif warning := levels.pairs_floor_warning(pairs, profile):
+        print(f"warning: {warning}")
     check = conventions.OutputCheck()
     result = evaluate(check.wrap(predictor.predict), pairs, profile, out_dir=out_dir, lpips=args.lpips,
                       sheet_count=args.sheets, progress=args.progress)
@@ -154,13 +154,6 @@ def read_input(path, config):
                                        black_level=[black[name] for name in order],
                                        white_level=found.white_level)
     return sensor.normalize(sensor.pack(mosaic, profile), profile), profile
-
-
-def _warn_floor(pairs, profile):
-    """Print a warning when the RAWs' dark floor sits far above the profile's black level."""
-    warning = levels.floor_warning(levels.estimate_pairs(pairs, profile, max_pairs=64), profile)
-    if warning:
-        print(f"warning: {warning}")
 
 
 def warn_conventions(predictor, check):
