@@ -27,22 +27,32 @@ def ssim_loss(pred, target):
     return 1.0 - tf.image.ssim(pred, target, max_val=1.0)
 
 
-def _gaussian_window(channels, size=SSIM_FILTER, sigma=1.5):
-    """Depthwise Gaussian kernel [size, size, channels, 1] summing to 1."""
+def _gaussian_taps(size=SSIM_FILTER, sigma=1.5):
+    """1-D Gaussian taps [size] summing to 1 (the 2-D SSIM window is their outer product)."""
     x = tf.range(size, dtype=tf.float32) - (size - 1) / 2.0
     g = tf.exp(-(x ** 2) / (2.0 * sigma ** 2))
-    g = g / tf.reduce_sum(g)
-    return tf.tile(tf.tensordot(g, g, axes=0)[:, :, None, None], [1, 1, channels, 1])
+    return g / tf.reduce_sum(g)
 
 
-def _ssim_and_cs(x, y, window, c1=0.01 ** 2, c2=0.03 ** 2):
-    """Mean SSIM and contrast-structure term per example, valid 11x11 Gaussian windows."""
-    def blur(t):
-        return tf.nn.depthwise_conv2d(t, window, [1, 1, 1, 1], "VALID")
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x ** 2
-    var_y = blur(y * y) - mu_y ** 2
-    cov = blur(x * y) - mu_x * mu_y
+def _gaussian_blur(t, taps):
+    """Valid separable Gaussian blur [B, H, W, C] -> [B, H-size+1, W-size+1, C]: one column pass and
+    one row pass (2*size MACs per pixel instead of size^2 for the 2-D window)."""
+    channels = t.shape[-1]
+    column = tf.tile(taps[:, None, None, None], [1, 1, channels, 1])
+    row = tf.tile(taps[None, :, None, None], [1, 1, channels, 1])
+    t = tf.nn.depthwise_conv2d(t, column, [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(t, row, [1, 1, 1, 1], "VALID")
+
+
+def _ssim_and_cs(x, y, taps, c1=0.01 ** 2, c2=0.03 ** 2):
+    """Mean SSIM and contrast-structure term per example, valid 11x11 Gaussian windows.
+
+    The five local moments are blurred in one pass over a [B, H, W, 5C] stack."""
+    moments = _gaussian_blur(tf.concat([x, y, x * x, y * y, x * y], axis=-1), taps)
+    mu_x, mu_y, xx, yy, xy = tf.split(moments, 5, axis=-1)
+    var_x = xx - mu_x ** 2
+    var_y = yy - mu_y ** 2
+    cov = xy - mu_x * mu_y
     cs = (2.0 * cov + c2) / (var_x + var_y + c2)
     luminance = (2.0 * mu_x * mu_y + c1) / (mu_x ** 2 + mu_y ** 2 + c1)
     return tf.reduce_mean(luminance * cs, axis=[1, 2, 3]), tf.reduce_mean(cs, axis=[1, 2, 3])
@@ -58,10 +68,10 @@ def ms_ssim_loss(pred, target):
     size = min(pred.shape[1] or 0, pred.shape[2] or 0)
     scales = max(1, min(len(MS_SSIM_POWERS), int(math.log2(max(size, 1) / SSIM_FILTER)) + 1))
     powers = [p / sum(MS_SSIM_POWERS[:scales]) for p in MS_SSIM_POWERS[:scales]]
-    window = _gaussian_window(pred.shape[-1])
+    taps = _gaussian_taps()
     result = 1.0
     for k, power in enumerate(powers):
-        ssim, cs = _ssim_and_cs(pred, target, window)
+        ssim, cs = _ssim_and_cs(pred, target, taps)
         term = ssim if k == scales - 1 else cs
         result = result * tf.maximum(term, 1e-4) ** power
         pred = tf.nn.avg_pool2d(pred, 2, 2, "VALID")

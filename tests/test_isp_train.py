@@ -47,6 +47,15 @@ def test_losses_are_per_example_and_zero_on_identity():
         assert float(tf.reduce_max(fn(a, a))) < 2e-3 < float(tf.reduce_min(fn(a, b)))
 
 
+def test_ms_ssim_loss_matches_tensorflow_ms_ssim():
+    # The separable, stacked-moment blur must give TF's MS-SSIM (5 scales at 192 px) where TF's is defined.
+    rng = np.random.default_rng(1)
+    a = rng.random((2, 192, 192, 3)).astype(np.float32)
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype(np.float32)
+    ours = 1.0 - losses.ms_ssim_loss(tf.constant(a), tf.constant(b)).numpy()
+    np.testing.assert_allclose(ours, tf.image.ssim_multiscale(a, b, max_val=1.0).numpy(), atol=1e-4)
+
+
 def test_perceptual_loss_without_weights_is_a_clear_error():
     cfg = config_mod.resolve({"perceptual_weight": 1.0})
     with pytest.raises(ISPError, match="VGG19"):
