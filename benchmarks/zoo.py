@@ -12,7 +12,9 @@ exported to FP16 TFLite and scored with the FP16 model_none.tflite on every eval
   and again with levels estimated by `--black-level auto --white-level auto` ("held-out, auto").
 
 Each cell is the mean and the spread (sample standard deviation) over the seeds; compare means,
-never single runs. Latency: the seed-0 FP16 model.tflite of every model timed on the desktop CPU
+never single runs. The colour-fit column scores the same outputs after a per-image least-squares
+affine colour map onto the target (isp.metrics.colour_fit, an oracle): its gap to the PSNR is the
+error that white balance, colour matrix and brightness explain, the rest is local. Latency: the seed-0 FP16 model.tflite of every model timed on the desktop CPU
 (LiteRT + XNNPACK) at Full HD (packed 544x960x4), side by side in one process: round-robin over the
 models for several rounds, each round starting at the next model, so machine noise hits every model
 alike; a model's latency is the median over rounds of its per-round median. Desktop CPU latency is
@@ -60,6 +62,7 @@ HELDOUT_PATCH = 256
 REFERENCE_BASELINE = "unet3_ref"
 TARGET_MARGIN_DB = 0.7
 SCORE_SET = "held-out"
+METRICS = ("psnr", "ssim", "psnr_colour_fit")  # per set and seed; see score_tflite
 
 
 @dataclasses.dataclass
@@ -119,13 +122,14 @@ def eval_sets(config, runs_dir, heldout_photos=HELDOUT_PHOTOS, progress=True):
 
 
 def score_tflite(path, sets):
-    """{set name: {"psnr", "ssim"}} of the dynamic-shape .tflite at `path` on every EvalSet."""
+    """{set name: {"psnr", "ssim", "psnr_colour_fit"}} of the dynamic-shape .tflite at `path` on every
+    EvalSet (psnr_colour_fit: isp.metrics.colour_fit, the PSNR a right global colour would give)."""
     from isp.evaluate import evaluate
     model = TFLiteModel(path)
     scores = {}
     for item in sets:
         result = evaluate(model.run, item.pairs, item.profile, progress=False)
-        scores[item.name] = {"psnr": result["psnr"], "ssim": result["ssim"]}
+        scores[item.name] = {key: result[key] for key in METRICS}
     return scores
 
 
@@ -135,7 +139,7 @@ def measure_model(name, runs_dir, budget, seeds, sets_for, config_file=None, inp
 
     sets_for(config) -> [EvalSet] (built once, by the caller). Returns (row, path of the seed-0
     fixed-shape FP16 model.tflite); the row holds model, params, gmacs (at `input_shape`), fp16_kb,
-    seeds, run_dirs and per set name {"psnr": [per seed], "ssim": [per seed]} under "scores".
+    seeds, run_dirs and per set name {metric: [per seed] for metric in METRICS} under "scores".
     """
     from isp.cost import model_cost
     from isp.models import build
@@ -148,9 +152,9 @@ def measure_model(name, runs_dir, budget, seeds, sets_for, config_file=None, inp
         report = export(run.path, "fp16", run.tflite("fp16"), fixed_shape=tuple(input_shape),
                         val_images=config.val_images, check_fidelity=False, progress=progress)
         for set_name, value in score_tflite(run.model("fp16", dynamic=True), sets_for(config)).items():
-            cell = scores.setdefault(set_name, {"psnr": [], "ssim": []})
-            cell["psnr"].append(value["psnr"])
-            cell["ssim"].append(value["ssim"])
+            cell = scores.setdefault(set_name, {key: [] for key in METRICS})
+            for key in METRICS:
+                cell[key].append(value[key])
         run_dirs.append(summary["run_dir"])
         if first is None:
             first = (run.model("fp16"), report["files"][FIXED_MODEL]["bytes"])
@@ -178,19 +182,18 @@ def interleaved_latency(paths, rounds, runs, warmup, threads=None):
 
 
 def summarize(row):
-    """Add per set {"psnr_mean", "psnr_sd", "ssim_mean", "ssim_sd"} under row["summary"] (in place);
-    the sd is the sample standard deviation over seeds (0 for one seed)."""
+    """Add per set {"<metric>_mean", "<metric>_sd" for metric in METRICS} under row["summary"] (in
+    place); the sd is the sample standard deviation over seeds (0 for one seed)."""
     def spread(values):
         return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    row["summary"] = {name: {"psnr_mean": float(np.mean(cell["psnr"])), "psnr_sd": spread(cell["psnr"]),
-                             "ssim_mean": float(np.mean(cell["ssim"])), "ssim_sd": spread(cell["ssim"])}
+    row["summary"] = {name: {f"{key}_{stat}": fn(cell[key]) for key in METRICS
+                             for stat, fn in (("mean", lambda v: float(np.mean(v))), ("sd", spread))}
                       for name, cell in row["scores"].items()}
 
 
 def score_psnr(row):
     """The mean PSNR the score and the claim use: held-out if measured, else val."""
-    summary = row["summary"]
-    return summary[SCORE_SET if SCORE_SET in summary else "val"]["psnr_mean"]
+    return row["summary"][_score_set(row["summary"])]["psnr_mean"]
 
 
 def add_comparisons(rows, reference):
@@ -295,10 +298,13 @@ def format_markdown(zoo):
     lines += [f"Latency: {s['runtime']}, threads {s['threads'] or 'default'}, input "
               f"{'x'.join(map(str, s['input_shape']))}, median of {s['rounds']} interleaved rounds ({s['runs']} "
               f"runs after {s['warmup']} warm-up each), desktop CPU (not a phone). GMACs at that input. Score "
-              f"ratio: 2^(2 PSNR)/latency on the {SCORE_SET if SCORE_SET in names else 'val'} mean PSNR.",
+              f"ratio: 2^(2 PSNR)/latency on the {_score_set(names)} mean PSNR. Colour-fit PSNR: the same "
+              "outputs after a per-image least-squares affine colour map onto the target (an oracle); "
+              "its gap to PSNR is the error one global colour transform per image explains.",
               f"\"default\" = {zoo['reference']}{absent}", ""]
+    fit = _score_set(names)
     columns = ["model", "params", "GMACs", *[f"{n} PSNR" for n in names], *[f"{n} SSIM" for n in names[:3]],
-               "desktop ms", "PSNR - default", "latency / default", "score / default", "Pareto"]
+               f"{fit} colour-fit PSNR", "desktop ms", "PSNR - default", "latency / default", "score / default", "Pareto"]
     lines.append(format_table([_display(row, names) for row in zoo["rows"]], columns))
     if zoo["claim"]:
         lines += ["", _claim_line(zoo["claim"])]
@@ -323,7 +329,14 @@ def _display(row, names):
     for n in names:
         cells[f"{n} PSNR"] = f"{summary[n]['psnr_mean']:.2f} ± {summary[n]['psnr_sd']:.2f}"
         cells[f"{n} SSIM"] = f"{summary[n]['ssim_mean']:.4f}"
+    fit = _score_set(names)
+    cells[f"{fit} colour-fit PSNR"] = f"{summary[fit]['psnr_colour_fit_mean']:.2f}"
     return cells
+
+
+def _score_set(names):
+    """The set the score and the claim use: held-out if measured, else val."""
+    return SCORE_SET if SCORE_SET in names else "val"
 
 
 def write_outputs(zoo, out):

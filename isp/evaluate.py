@@ -2,8 +2,11 @@
 a per-image CSV, a JSON summary and a sheet of side-by-side crops.
 
 Files written (atomically) into `out_dir`:
-    metrics.csv   one row per image (index, psnr_db, ssim, lpips), then a "mean" row; when LPIPS
-                  is empty the mean row's lpips cell says why
+    metrics.csv   one row per image (index, psnr_db, ssim, lpips, psnr_colour_fit_db), then a "mean"
+                  row; when LPIPS is empty the mean row's lpips cell says why. psnr_colour_fit_db is
+                  the PSNR after the per-image least-squares colour map onto the target
+                  (isp.metrics.colour_fit): its gap to psnr_db is the error that one global colour
+                  transform per image explains (white balance, colour matrix, brightness)
     summary.json  means, image count, lpips_note, per-image rows
     sheet.png     for the first `sheet_count` images: input preview | output | target | error map
 """
@@ -108,12 +111,13 @@ def _mean(values):
 def _csv_text(rows, result):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", "psnr_db", "ssim", "lpips"])
+    writer.writerow(["index", "psnr_db", "ssim", "lpips", "psnr_colour_fit_db"])
     for row in rows:
         writer.writerow([row["index"], f"{row['psnr']:.4f}", f"{row['ssim']:.6f}",
-                         "" if row["lpips"] is None else f"{row['lpips']:.6f}"])
+                         "" if row["lpips"] is None else f"{row['lpips']:.6f}", f"{row['psnr_colour_fit']:.4f}"])
     mean_lpips = result["lpips_note"] if result["lpips"] is None else f"{result['lpips']:.6f}"
-    writer.writerow(["mean", f"{result['psnr']:.4f}", f"{result['ssim']:.6f}", mean_lpips])
+    writer.writerow(["mean", f"{result['psnr']:.4f}", f"{result['ssim']:.6f}", mean_lpips,
+                     f"{result['psnr_colour_fit']:.4f}"])
     return buffer.getvalue()
 
 
@@ -124,8 +128,8 @@ def evaluate(predict, pairs, profile, out_dir=None, lpips=False, sheet_count=4, 
     pairs: data.dataset.Pair list; profile: the SensorProfile to read their RAW with.
     lpips: also compute LPIPS; when the extra or its weights are missing the column stays empty
         and `lpips_note` says why.
-    Returns {"images", "psnr", "ssim", "lpips" (mean or None), "lpips_note", "rows": [{"index",
-    "psnr", "ssim", "lpips"}], "files": {name: path}}.
+    Returns {"images", "psnr", "ssim", "lpips" (mean or None), "lpips_note", "psnr_colour_fit",
+    "rows": [{"index", "psnr", "ssim", "lpips", "psnr_colour_fit"}], "files": {name: path}}.
     """
     distance, note = lpips_metric() if lpips else (None, LPIPS_NOT_REQUESTED)
     rows, sheet, labels = [], [], []
@@ -137,7 +141,8 @@ def evaluate(predict, pairs, profile, out_dir=None, lpips=False, sheet_count=4, 
                            f"{[1, *raw.shape]}; expected [1, {target.shape[0]}, {target.shape[1]}, 3]")
         psnr, ssim = metrics.psnr_ssim(pred[0], target)
         rows.append({"index": pair.index, "psnr": psnr, "ssim": ssim,
-                     "lpips": distance(pred[0], target) if distance else None})
+                     "lpips": distance(pred[0], target) if distance else None,
+                     "psnr_colour_fit": metrics.colour_fit_psnr(pred[0], target)})
         if len(sheet) < sheet_count:
             sheet.append(sheet_row(raw, pred[0], target, profile))
             labels.append(f"#{pair.index}  {psnr:.2f} dB")
@@ -146,7 +151,8 @@ def evaluate(predict, pairs, profile, out_dir=None, lpips=False, sheet_count=4, 
     result = {"images": len(rows), "psnr": _mean([r["psnr"] for r in rows]),
               "ssim": _mean([r["ssim"] for r in rows]),
               "lpips": _mean([r["lpips"] for r in rows]) if distance else None,
-              "lpips_note": note, "rows": rows, "files": {}}
+              "lpips_note": note, "psnr_colour_fit": _mean([r["psnr_colour_fit"] for r in rows]),
+              "rows": rows, "files": {}}
     if out_dir is not None:
         names = ("metrics.csv", "summary.json") + (("sheet.png",) if sheet else ())
         result["files"] = {name: os.path.join(out_dir, name) for name in names}
@@ -161,5 +167,6 @@ def format_summary(result, label):
     """The mean table printed after an evaluation (a few lines of text)."""
     lpips = f"{result['lpips']:.4f}" if result["lpips"] is not None else f"- ({result['lpips_note']})"
     width = max(len(label), 5)
-    row = f"{label:{width}s}  {result['images']:6d}  {result['psnr']:7.3f}  {result['ssim']:.4f}   {lpips}"
-    return f"{'model':{width}s}  images  PSNR dB    SSIM   LPIPS\n{row}"
+    row = (f"{label:{width}s}  {result['images']:6d}  {result['psnr']:7.3f}  {result['ssim']:.4f}  "
+           f"{result['psnr_colour_fit']:14.3f}   {lpips}")
+    return f"{'model':{width}s}  images  PSNR dB    SSIM  colour-fit PSNR   LPIPS\n{row}"

@@ -26,11 +26,14 @@ def test_pareto_front_keeps_only_undominated_points():
 
 
 def test_summary_is_mean_and_sample_spread_over_seeds():
-    row = {"scores": {"val": {"psnr": [20.0, 22.0, 24.0], "ssim": [0.5, 0.6, 0.7]}}}
+    row = {"scores": {"val": {"psnr": [20.0, 22.0, 24.0], "ssim": [0.5, 0.6, 0.7],
+                              "psnr_colour_fit": [25.0, 26.0, 27.0]}}}
     zoo.summarize(row)
     assert row["summary"]["val"]["psnr_mean"] == pytest.approx(22.0)
     assert row["summary"]["val"]["psnr_sd"] == pytest.approx(2.0)
     assert row["summary"]["val"]["ssim_mean"] == pytest.approx(0.6)
+    assert row["summary"]["val"]["psnr_colour_fit_mean"] == pytest.approx(26.0)
+    assert row["summary"]["val"]["psnr_colour_fit_sd"] == pytest.approx(1.0)
 
 
 def test_claim_check_needs_the_margin_the_score_and_the_front():
@@ -78,6 +81,7 @@ def test_zoo_end_to_end_smoke(zoo_args, tmp_path, capsys, monkeypatch):
     lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
     assert set(lines) >= {"model", "syenet", "plain"}
     assert "held-out, auto PSNR" in lines["model"] and "cross-sensor PSNR" in lines["model"]
+    assert "held-out colour-fit PSNR" in lines["model"]
     # unet_s is not in the subset: ratios are against the first model listed, and no claim is checked
     assert result["reference"] == "syenet" and result["claim"] is None
     assert '"default" = syenet' in table
@@ -90,6 +94,8 @@ def test_zoo_end_to_end_smoke(zoo_args, tmp_path, capsys, monkeypatch):
         assert row["latency_ms"] > 0 and len(row["round_p50_ms"]) == 1 and row["fp16_kb"] > 0
         assert len(row["scores"]["held-out"]["psnr"]) == 2 and row["gmacs"] > 0
         assert 0 < row["summary"]["val"]["psnr_mean"] < 60 and row["psnr"] == row["summary"]["held-out"]["psnr_mean"]
+        held_out = row["summary"]["held-out"]
+        assert held_out["psnr_colour_fit_mean"] > held_out["psnr_mean"] - 0.5  # an oracle colour fit cannot hurt much
     assert saved["settings"]["input_shape"] == [1, 64, 96, 4] and saved["settings"]["seeds"] == 2
     for seed in (0, 1):
         assert (tmp_path / "runs" / f"plain-s{seed}" / "tflite" / "fp16" / "model.tflite").is_file()

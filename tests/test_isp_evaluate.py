@@ -107,3 +107,26 @@ def test_crop_box_and_error_map():
     assert colours.shape == (4, 4, 3)
     np.testing.assert_allclose(colours[1, 1], [0.001462, 0.000466, 0.013866], atol=1e-5)  # inferno(0)
     np.testing.assert_allclose(colours[0, 0], [0.988362, 0.998364, 0.644924], atol=1e-5)  # inferno(1)
+
+
+def test_colour_fit_undoes_a_global_colour_transform_but_not_local_error():
+    rng = np.random.default_rng(0)
+    target = rng.uniform(0.1, 0.9, (32, 32, 3)).astype(np.float32)
+    matrix = np.array([[0.8, 0.1, 0.0], [0.05, 0.7, 0.1], [0.0, 0.2, 0.6]], np.float32)
+    cast = target @ matrix + 0.05  # a wrong white balance / colour matrix, nothing local
+    assert metrics.psnr(cast, target) < 25
+    assert metrics.colour_fit_psnr(cast, target) > 50
+    noisy = np.clip(target + rng.normal(0, 0.05, target.shape), 0, 1).astype(np.float32)  # local error only
+    assert abs(metrics.colour_fit_psnr(noisy, target) - metrics.psnr(noisy, target)) < 0.3
+
+
+def test_colour_fit_psnr_is_reported_per_image_and_in_the_mean(val_pairs, tmp_path):
+    result = ev.evaluate(gray_predict, val_pairs, CHALLENGE_PROFILE, out_dir=str(tmp_path), progress=False)
+    expected = [metrics.colour_fit_psnr(np.full((32, 32, 3), 0.5, np.float32), dataset.load_pair(p)[1])
+                for p in val_pairs]
+    assert [r["psnr_colour_fit"] for r in result["rows"]] == pytest.approx(expected)
+    assert result["psnr_colour_fit"] == pytest.approx(np.mean(expected)) and result["psnr_colour_fit"] >= result["psnr"]
+    with open(tmp_path / "metrics.csv") as f:
+        table = list(csv.DictReader(f))
+    assert float(table[-1]["psnr_colour_fit_db"]) == pytest.approx(result["psnr_colour_fit"], abs=1e-4)
+    assert "colour-fit PSNR" in ev.format_summary(result, "gray").splitlines()[0]
