@@ -1,0 +1,110 @@
+"""Where a model's error is: global colour or local detail (oracle fits on its outputs).
+
+Run from the repository root:
+    python -m benchmarks.colour_error MODEL.tflite [MODEL.tflite ...] --data ROOT [--split val]
+
+Every model (a dynamic-shape .tflite, e.g. runs/<name>/tflite/fp16/model_none.tflite) runs on the
+pairs of ROOT/<split>; ROOT must be a synthetic set made by this toolkit (its synth.json gives the
+sensor levels), such as the built-in data, its cross-sensor/ folder or the zoo's <runs-dir>/heldout.
+Each output is then corrected per image by least squares against its own target, from the
+weakest to the strongest fit:
+
+- brightness: one gain for all three channels;
+- channel gains: one gain per channel (what a right white balance would fix);
+- colour-fit: a 3x3 matrix plus offset (isp.metrics.colour_fit: white balance, colour matrix and
+  brightness together);
+- one affine for the set: a single 3x3 matrix plus offset for every image at once (what a
+  per-sensor colour calibration would fix: the systematic part).
+
+The fits look at the target, so they are upper bounds, not methods: PSNR after a fit minus the
+PSNR says how much of the error that kind of global colour transform explains; what colour-fit
+leaves is local (detail, noise, demosaicking, local tone). Mean PSNR over the pairs, dB, uint8
+range. Nothing is asserted; the table goes to stdout.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+FITS = ("PSNR", "brightness", "channel gains", "colour-fit", "one affine for the set")
+
+
+def _affine_design(rgb):
+    """[H, W, 3] -> [H*W, 4]: the pixels with a constant 1 column."""
+    flat = np.asarray(rgb, np.float64).reshape(-1, 3)
+    return np.concatenate([flat, np.ones((len(flat), 1))], axis=1)
+
+
+def fitted_psnrs(outputs, targets):
+    """{fit name: mean PSNR} of model `outputs` against `targets` (lists of [H, W, 3] in [0, 1])."""
+    from isp import metrics
+
+    def scored(fitted, target):
+        return metrics.psnr(np.clip(fitted, 0.0, 1.0).astype(np.float32), target)
+
+    rows = {name: [] for name in FITS}
+    for out, target in zip(outputs, targets):
+        o, t = np.asarray(out, np.float64), np.asarray(target, np.float64)
+        rows["PSNR"].append(metrics.psnr(out, target))
+        rows["brightness"].append(scored(o * (np.sum(o * t) / max(np.sum(o * o), 1e-12)), target))
+        gains = np.sum(o * t, axis=(0, 1)) / np.maximum(np.sum(o * o, axis=(0, 1)), 1e-12)
+        rows["channel gains"].append(scored(o * gains, target))
+        rows["colour-fit"].append(metrics.colour_fit_psnr(out, target))
+    design = np.concatenate([_affine_design(o) for o in outputs])
+    matrix, *_ = np.linalg.lstsq(design, np.concatenate([np.reshape(t, (-1, 3)) for t in targets]), rcond=None)
+    for out, target in zip(outputs, targets):
+        rows["one affine for the set"].append(scored((_affine_design(out) @ matrix).reshape(np.shape(out)), target))
+    return {name: float(np.mean(values)) for name, values in rows.items()}
+
+
+def run_model(path, pairs, profile):
+    """(outputs, targets) of the .tflite at `path` on `pairs` read with `profile`."""
+    from data import dataset
+    from tflite_export.runtime import TFLiteModel
+    model = TFLiteModel(path)
+    outputs, targets = [], []
+    for pair in pairs:
+        raw, rgb = dataset.load_pair(pair, profile)
+        outputs.append(np.asarray(model.run(raw[None]), np.float32)[0])
+        targets.append(rgb)
+    return outputs, targets
+
+
+def format_table(results):
+    """Markdown table: one row per model, a column per fit (mean PSNR dB, gain over the PSNR in brackets)."""
+    lines = ["| model | " + " | ".join(FITS) + " |", "|" + "---|" * (len(FITS) + 1)]
+    for name, scores in results.items():
+        cells = [f"{scores['PSNR']:.2f}"] + [f"{scores[f]:.2f} (+{scores[f] - scores['PSNR']:.2f})" for f in FITS[1:]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.colour_error",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="+", metavar="MODEL.tflite", help="dynamic-shape .tflite files to score")
+    parser.add_argument("--data", required=True, help="synthetic dataset root made by this toolkit (has synth.json)")
+    parser.add_argument("--split", default="val", help="split to score (default: %(default)s)")
+    args = parser.parse_args(argv)
+    from data import dataset, synth
+    from data.errors import DataError
+    from tflite_export.errors import ExportError
+    missing = [m for m in args.models if not os.path.isfile(m)]
+    if missing:
+        raise SystemExit(f"error: no such model file: {', '.join(missing)}")
+    try:
+        profile = synth.manifest_profile(args.data)
+        pairs = dataset.load_splits(args.data).get(args.split)
+        if not pairs:
+            raise DataError(f"no {args.split}/ pairs here")
+        results = {path: fitted_psnrs(*run_model(path, pairs, profile)) for path in args.models}
+    except (DataError, ExportError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"{len(pairs)} pairs of {args.data}/{args.split}; mean PSNR dB after each per-image oracle fit\n")
+    print(format_table(results))
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
