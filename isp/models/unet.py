@@ -58,8 +58,8 @@ def compact_unet(input_shape, width, depth, blocks_per_level, attention, output,
 def unet_tiny(input_shape, width=8, depth=1, blocks_per_level=1, attention=True, output="clip"):
     """Smallest size, about 2.6 GMACs per Full HD frame (widths 8-16).
 
-    Measured in benchmarks/zoo.py (12 epochs, default data, desktop CPU): 22.65 dB at 34 ms,
-    dominated there by `plain` (23.00 dB at 18 ms); kept as the family's cheapest member.
+    Fidelity benchmark (benchmarks/RESULTS.md, data v4, 3 seeds): held-out 22.66 +- 0.12 dB at
+    0.60x the desktop latency of unet_s (22.81 dB); on the Pareto front.
     """
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_tiny")
 
@@ -68,10 +68,9 @@ def unet_tiny(input_shape, width=8, depth=1, blocks_per_level=1, attention=True,
 def unet_s(input_shape, width=12, depth=1, blocks_per_level=1, attention=True, output="clip"):
     """The default: about 5.5 GMACs per Full HD frame (widths 12-24), inside a 20 ms GPU budget.
 
-    Width and depth chosen by measurement (benchmarks/zoo.py, 12 epochs, default data): at equal
-    MACs, widths 12-24 over one level (23.29 dB, 52 ms desktop) beat widths 8-16-32-64 over three
-    levels (22.95 dB, 47 ms) and sit on the PSNR/latency Pareto front; quality comes from channels
-    at the packed resolution, extra depth adds little at this budget.
+    Fidelity benchmark (benchmarks/RESULTS.md, data v4, 3 seeds): val 23.85, held-out 22.81 dB,
+    +0.25 / +0.08 dB over the plain 3-level U-Net `unet3_ref` at 1/1.49 of its desktop latency, on
+    the Pareto front. Deeper variants with global colour context did not help held-out (RESULTS.md).
     """
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_s")
 
@@ -80,7 +79,7 @@ def unet_s(input_shape, width=12, depth=1, blocks_per_level=1, attention=True, o
 def unet_base(input_shape, width=24, depth=1, blocks_per_level=1, attention=True, output="clip"):
     """Larger size, about 20 GMACs per Full HD frame (widths 24-48), for the 50 ms end.
 
-    Measured as above: 24.01 dB at 149 ms desktop, on the Pareto front (widths 16-32-64-128 over
-    three levels: 23.60 dB at 114 ms at the same MACs).
+    Fidelity benchmark as above: val 24.28, held-out 23.01 dB at 3.1x the desktop latency of unet_s;
+    on the Pareto front.
     """
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_base")
