@@ -30,12 +30,6 @@ import numpy as np
 FITS = ("PSNR", "brightness", "channel gains", "colour-fit", "one affine for the set")
 
 
-def _affine_design(rgb):
-    """[H, W, 3] -> [H*W, 4]: the pixels with a constant 1 column."""
-    flat = np.asarray(rgb, np.float64).reshape(-1, 3)
-    return np.concatenate([flat, np.ones((len(flat), 1))], axis=1)
-
-
 def fitted_psnrs(outputs, targets):
     """{fit name: mean PSNR} of model `outputs` against `targets` (lists of [H, W, 3] in [0, 1])."""
     from isp import metrics
@@ -51,10 +45,9 @@ def fitted_psnrs(outputs, targets):
         gains = np.sum(o * t, axis=(0, 1)) / np.maximum(np.sum(o * o, axis=(0, 1)), 1e-12)
         rows["channel gains"].append(scored(o * gains, target))
         rows["colour-fit"].append(metrics.colour_fit_psnr(out, target))
-    design = np.concatenate([_affine_design(o) for o in outputs])
-    matrix, *_ = np.linalg.lstsq(design, np.concatenate([np.reshape(t, (-1, 3)) for t in targets]), rcond=None)
+    matrix = metrics.fit_colour_map(outputs, targets)
     for out, target in zip(outputs, targets):
-        rows["one affine for the set"].append(scored((_affine_design(out) @ matrix).reshape(np.shape(out)), target))
+        rows["one affine for the set"].append(metrics.psnr(metrics.apply_colour_map(out, matrix), target))
     return {name: float(np.mean(values)) for name, values in rows.items()}
 
 

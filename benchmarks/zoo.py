@@ -14,11 +14,13 @@ exported to FP16 TFLite and scored with the FP16 model_none.tflite on every eval
 Each cell is the mean and the spread (sample standard deviation) over the seeds; compare means,
 never single runs. The colour-fit column scores the same outputs after a per-image least-squares
 affine colour map onto the target (isp.metrics.colour_fit, an oracle): its gap to the PSNR is the
-error that white balance, colour matrix and brightness explain, the rest is local. Latency: the seed-0 FP16 model.tflite of every model timed on the desktop CPU
-(LiteRT + XNNPACK) at Full HD (packed 544x960x4), side by side in one process: round-robin over the
-models for several rounds, each round starting at the next model, so machine noise hits every model
-alike; a model's latency is the median over rounds of its per-round median. Desktop CPU latency is
-not phone-GPU latency; ratios within one run are what this table can claim.
+error that white balance, colour matrix and brightness explain, the rest is local.
+
+Latency: the seed-0 FP16 model.tflite of every model timed on the desktop CPU (LiteRT + XNNPACK)
+at Full HD (packed 544x960x4), side by side in one process: round-robin over the models for
+several rounds, each round starting at the next model, so machine noise hits every model alike; a
+model's latency is the median over rounds of its per-round median. Desktop CPU latency is not
+phone-GPU latency; ratios within one run are what this table can claim.
 
 Ratios are taken against the product default (`TrainConfig.model`; else the first model
 listed); the challenge score 2^(2 PSNR) / runtime uses the held-out mean PSNR (the val PSNR when no
@@ -290,6 +292,7 @@ def format_markdown(zoo):
     absent = ("" if zoo["reference"] == DEFAULT_MODEL
               else " (the first model listed: the product default is not in the table)")
     names = [item["name"] for item in zoo["sets"]]
+    fit = _score_set(names)
     lines = ["# Fidelity benchmark (model zoo)", "",
              f"Same budget for every model: {s['epochs']} epochs of {steps}, batch {s['batch_size']}, "
              f"crop {s['crop']}, lr {s['lr']:g}, no QAT, {s['seeds']} seeds each; data: {s['data_root']}.",
@@ -298,11 +301,10 @@ def format_markdown(zoo):
     lines += [f"Latency: {s['runtime']}, threads {s['threads'] or 'default'}, input "
               f"{'x'.join(map(str, s['input_shape']))}, median of {s['rounds']} interleaved rounds ({s['runs']} "
               f"runs after {s['warmup']} warm-up each), desktop CPU (not a phone). GMACs at that input. Score "
-              f"ratio: 2^(2 PSNR)/latency on the {_score_set(names)} mean PSNR. Colour-fit PSNR: the same "
+              f"ratio: 2^(2 PSNR)/latency on the {fit} mean PSNR. Colour-fit PSNR: the same "
               "outputs after a per-image least-squares affine colour map onto the target (an oracle); "
               "its gap to PSNR is the error one global colour transform per image explains.",
               f"\"default\" = {zoo['reference']}{absent}", ""]
-    fit = _score_set(names)
     columns = ["model", "params", "GMACs", *[f"{n} PSNR" for n in names], *[f"{n} SSIM" for n in names[:3]],
                f"{fit} colour-fit PSNR", "desktop ms", "PSNR - default", "latency / default", "score / default", "Pareto"]
     lines.append(format_table([_display(row, names) for row in zoo["rows"]], columns))

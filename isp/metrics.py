@@ -24,6 +24,26 @@ def ssim(pred, target):
                                        gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
 
 
+def _affine_design(rgb):
+    """[H, W, 3] -> float64 [H*W, 4]: the pixels with a constant 1 column (for an affine colour map)."""
+    flat = np.asarray(rgb, np.float64).reshape(-1, 3)
+    return np.concatenate([flat, np.ones((len(flat), 1))], axis=1)
+
+
+def fit_colour_map(preds, targets):
+    """The least-squares affine colour map (3x3 matrix plus offset, as float64 [4, 3]) taking every
+    pixel of the images `preds` onto the same pixel of `targets` (lists of [H, W, 3] in [0, 1])."""
+    design = np.concatenate([_affine_design(p) for p in preds])
+    wanted = np.concatenate([np.asarray(t, np.float64).reshape(-1, 3) for t in targets])
+    matrix, *_ = np.linalg.lstsq(design, wanted, rcond=None)
+    return matrix
+
+
+def apply_colour_map(pred, matrix):
+    """`pred` [H, W, 3] through the affine colour map `matrix` [4, 3], clipped to [0, 1] -> float32."""
+    return np.clip(_affine_design(pred) @ matrix, 0.0, 1.0).reshape(np.shape(pred)).astype(np.float32)
+
+
 def colour_fit(pred, target):
     """`pred` [H, W, 3] in [0, 1] after the per-image least-squares affine colour map onto `target`
     (a 3x3 matrix plus offset fitted over every pixel), clipped to [0, 1] -> float32 [H, W, 3].
@@ -33,10 +53,7 @@ def colour_fit(pred, target):
     tone), so PSNR(colour_fit(pred, target), target) - PSNR(pred, target) is the share of the error
     that a right global colour rendering would remove.
     """
-    flat = np.asarray(pred, np.float64).reshape(-1, 3)
-    design = np.concatenate([flat, np.ones((len(flat), 1))], axis=1)
-    matrix, *_ = np.linalg.lstsq(design, np.asarray(target, np.float64).reshape(-1, 3), rcond=None)
-    return np.clip(design @ matrix, 0.0, 1.0).reshape(np.shape(pred)).astype(np.float32)
+    return apply_colour_map(pred, fit_colour_map([pred], [target]))
 
 
 def colour_fit_psnr(pred, target):
