@@ -18,7 +18,20 @@ weakest to the strongest fit:
 
 The fits look at the target, so they are upper bounds, not methods: PSNR after a fit minus the
 PSNR says how much of the error that kind of global colour transform explains; what colour-fit
-leaves is local (detail, noise, demosaicking, local tone). Mean PSNR over the pairs, dB, uint8
+leaves is local (detail, noise, demosaicking, local tone).
+
+Two more columns look at the RAW input only, never at the target, and so are methods:
+
+- content-blind ISP: the synthesis (data/unprocess.py) inverted with its typical parameters (the
+  centre of its gain distributions, the mean training camera), the same for every frame whatever
+  it shows;
+- model + content-blind colour: the model's output with its global colour replaced by that ISP's
+  (per image, the least-squares affine map of the output onto the content-blind rendering), so
+  local detail is the model's and global colour ignores the content.
+
+If the last beats the model, the set rewards ignoring content for colour: its gains are drawn
+independently of the scene, so a model's content-driven white balance can only lose to the prior
+mean there, however right it would be under real light. Mean PSNR over the pairs, dB, uint8
 range. Nothing is asserted; the table goes to stdout.
 """
 import argparse
@@ -28,6 +41,8 @@ import sys
 import numpy as np
 
 FITS = ("PSNR", "brightness", "channel gains", "colour-fit", "one affine for the set")
+CONTENT_BLIND = ("content-blind ISP", "model + content-blind colour")
+COLUMNS = FITS + CONTENT_BLIND
 
 
 def fitted_psnrs(outputs, targets):
@@ -51,24 +66,57 @@ def fitted_psnrs(outputs, targets):
     return {name: float(np.mean(values)) for name, values in rows.items()}
 
 
+def content_blind_rendering(raw, profile):
+    """Packed RAW [h, w, 4] in [0, 1] -> sRGB float32 [2h, 2w, 3] in [0, 1]: every step of the
+    synthesis inverted with `unprocess.typical_gains()` and the mean training camera (the classic
+    ISP's CAMERA_TO_SRGB), so the rendering's colour does not depend on what the frame shows."""
+    from data import unprocess
+    from data.sensor import unpack
+    from isp import classic
+    rgb_gain, red_gain, blue_gain = unprocess.typical_gains()
+    channel_gain = {"R": red_gain, "Gb": 1.0, "Gr": 1.0, "B": blue_gain}
+    gains = rgb_gain * np.array([channel_gain[name] for name in profile.channel_order], np.float32)
+    linear = classic.demosaic(unpack(np.clip(raw * gains, 0.0, 1.0), profile), profile.cfa)
+    gamma = np.clip(linear @ classic.CAMERA_TO_SRGB.T, 0.0, 1.0) ** (1.0 / 2.2)
+    return (3.0 * gamma ** 2 - 2.0 * gamma ** 3).astype(np.float32)  # the tone map inverse_smoothstep undoes
+
+
+def content_blind_psnrs(outputs, renderings, targets):
+    """{CONTENT_BLIND name: mean PSNR}: the content-blind `renderings` themselves, and the model
+    `outputs` with each one's global colour mapped onto its rendering (lists of [H, W, 3] in [0, 1])."""
+    from isp import metrics
+    return {"content-blind ISP": float(np.mean([metrics.psnr(r, t) for r, t in zip(renderings, targets)])),
+            "model + content-blind colour": float(np.mean([metrics.psnr(metrics.colour_fit(o, r), t)
+                                                           for o, r, t in zip(outputs, renderings, targets)]))}
+
+
 def run_model(path, pairs, profile):
-    """(outputs, targets) of the .tflite at `path` on `pairs` read with `profile`."""
+    """(outputs, content-blind renderings, targets) of the .tflite at `path` on `pairs` read with `profile`."""
     from data import dataset
     from tflite_export.runtime import TFLiteModel
     model = TFLiteModel(path)
-    outputs, targets = [], []
+    outputs, renderings, targets = [], [], []
     for pair in pairs:
         raw, rgb = dataset.load_pair(pair, profile)
         outputs.append(np.asarray(model.run(raw[None]), np.float32)[0])
+        renderings.append(content_blind_rendering(raw, profile))
         targets.append(rgb)
-    return outputs, targets
+    return outputs, renderings, targets
+
+
+def scored_model(path, pairs, profile):
+    """{COLUMNS name: mean PSNR} of the .tflite at `path` on `pairs`."""
+    outputs, renderings, targets = run_model(path, pairs, profile)
+    return {**fitted_psnrs(outputs, targets), **content_blind_psnrs(outputs, renderings, targets)}
 
 
 def format_table(results):
-    """Markdown table: one row per model, a column per fit (mean PSNR dB, gain over the PSNR in brackets)."""
-    lines = ["| model | " + " | ".join(FITS) + " |", "|" + "---|" * (len(FITS) + 1)]
+    """Markdown table: one row per model, a column per fit or method (mean PSNR dB, its difference
+    to the model's PSNR in brackets)."""
+    lines = ["| model | " + " | ".join(COLUMNS) + " |", "|" + "---|" * (len(COLUMNS) + 1)]
     for name, scores in results.items():
-        cells = [f"{scores['PSNR']:.2f}"] + [f"{scores[f]:.2f} (+{scores[f] - scores['PSNR']:.2f})" for f in FITS[1:]]
+        cells = [f"{scores['PSNR']:.2f}"] + [f"{scores[c]:.2f} ({scores[c] - scores['PSNR']:+.2f})"
+                                             for c in COLUMNS[1:]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -91,10 +139,11 @@ def main(argv=None):
         pairs = dataset.load_splits(args.data).get(args.split)
         if not pairs:
             raise DataError(f"no {args.split}/ pairs here")
-        results = {path: fitted_psnrs(*run_model(path, pairs, profile)) for path in args.models}
+        results = {path: scored_model(path, pairs, profile) for path in args.models}
     except (DataError, ExportError) as exc:
         raise SystemExit(f"error: {exc}") from None
-    print(f"{len(pairs)} pairs of {args.data}/{args.split}; mean PSNR dB after each per-image oracle fit\n")
+    print(f"{len(pairs)} pairs of {args.data}/{args.split}; mean PSNR dB after each per-image oracle fit, "
+          "and of the two content-blind methods\n")
     print(format_table(results))
     return results
 

@@ -44,14 +44,23 @@ def random_ccm(rng):
     return camera_ccm((XYZ2CAMS * weights).sum(axis=0) / weights.sum())
 
 
+INVERSE_RGB_GAIN = (0.8, 0.1)  # mean and sd of 1 / brightening gain (normal)
+RED_GAIN_RANGE = (1.9, 2.4)    # uniform white-balance gain of the red channel
+BLUE_GAIN_RANGE = (1.5, 1.9)   # uniform white-balance gain of the blue channel
+
+
 def random_gains(rng):
     """Random (rgb_gain, red_gain, blue_gain): brightening and white balance of a camera ISP."""
-    # Brightening gain.
-    rgb_gain = 1.0 / rng.normal(0.8, 0.1)
-    # White-balance gains of the red and blue channels.
-    red_gain = rng.uniform(1.9, 2.4)
-    blue_gain = rng.uniform(1.5, 1.9)
+    rgb_gain = 1.0 / rng.normal(*INVERSE_RGB_GAIN)
+    red_gain = rng.uniform(*RED_GAIN_RANGE)
+    blue_gain = rng.uniform(*BLUE_GAIN_RANGE)
     return float(rgb_gain), float(red_gain), float(blue_gain)
+
+
+def typical_gains():
+    """(rgb_gain, red_gain, blue_gain) at the centre of `random_gains`' distributions: what an ISP
+    that knows the synthesis but not the frame would assume."""
+    return (1.0 / INVERSE_RGB_GAIN[0], float(np.mean(RED_GAIN_RANGE)), float(np.mean(BLUE_GAIN_RANGE)))
 
 
 def inverse_smoothstep(image):
