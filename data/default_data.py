@@ -59,23 +59,32 @@ def cross_sensor_root(root=None):
     return Path(root or default_data_root()) / CROSS_SENSOR
 
 
+def _grace_hopper():
+    """matplotlib's Grace Hopper sample photo, uint8 [H, W, 3] RGB."""
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+# Every natural colour photo shipped inside the installed packages (no network): name -> loader.
+# Photos decoded from JPEG files are halved (`synth.downscale_lossy`); the two views of the stereo
+# motorcycle share one scene (`synth.scene_of`).
+BUNDLED_PHOTOS = {
+    "skimage.data.astronaut": skimage.data.astronaut,
+    "skimage.data.chelsea": skimage.data.chelsea,
+    "skimage.data.coffee": skimage.data.coffee,
+    "skimage.data.stereo_motorcycle[left]": lambda: skimage.data.stereo_motorcycle()[0],
+    "skimage.data.stereo_motorcycle[right]": lambda: skimage.data.stereo_motorcycle()[1],
+    "skimage.data.rocket": lambda: downscale_lossy(skimage.data.rocket()),
+    "skimage.data.hubble_deep_field": lambda: downscale_lossy(skimage.data.hubble_deep_field()),
+    "skimage.data.immunohistochemistry": skimage.data.immunohistochemistry,
+    "skimage.data.retina": lambda: downscale_lossy(skimage.data.retina()),
+    "matplotlib.grace_hopper": lambda: downscale_lossy(_grace_hopper()),
+}
+
+
 def bundled_photos():
-    """Every natural colour photo shipped inside the installed packages (no network): name -> uint8
-    [H, W, 3]. Photos decoded from JPEG files are halved (`synth.downscale_lossy`); the two views of
-    the stereo motorcycle share one scene (`synth.scene_of`)."""
-    left, right, _ = skimage.data.stereo_motorcycle()
-    hopper = cv2.cvtColor(cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))),
-                          cv2.COLOR_BGR2RGB)
-    return {"skimage.data.astronaut": skimage.data.astronaut(),
-            "skimage.data.chelsea": skimage.data.chelsea(),
-            "skimage.data.coffee": skimage.data.coffee(),
-            "skimage.data.stereo_motorcycle[left]": left,
-            "skimage.data.stereo_motorcycle[right]": right,
-            "skimage.data.rocket": downscale_lossy(skimage.data.rocket()),
-            "skimage.data.hubble_deep_field": downscale_lossy(skimage.data.hubble_deep_field()),
-            "skimage.data.immunohistochemistry": skimage.data.immunohistochemistry(),
-            "skimage.data.retina": downscale_lossy(skimage.data.retina()),
-            "matplotlib.grace_hopper": downscale_lossy(hopper)}
+    """The BUNDLED_PHOTOS decoded: name -> uint8 [H, W, 3]."""
+    return {name: load() for name, load in BUNDLED_PHOTOS.items()}
 
 
 def default_images(dead_leaves=DEAD_LEAVES):
@@ -87,7 +96,7 @@ def default_images(dead_leaves=DEAD_LEAVES):
 def default_plans(dead_leaves=DEAD_LEAVES):
     """{dataset root relative to the default root: (SplitPlan per split, profile, fixed camera or None)};
     procedural images, if any, go to train only."""
-    names = list(bundled_photos()) + procedural_names(dead_leaves)
+    names = list(BUNDLED_PHOTOS) + procedural_names(dead_leaves)
     val = tuple(n for n in names if scene_of(n) in VAL_SCENES)
     train = tuple(n for n in names if scene_of(n) not in VAL_SCENES)
     return {".": ({"train": SplitPlan(train, TRAIN_PAIRS, TRAIN_PATCH), "val": SplitPlan(val, VAL_PAIRS, VAL_PATCH)},

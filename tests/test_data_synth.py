@@ -314,6 +314,14 @@ def test_default_photos_are_colour_and_split_by_scene():
     assert train_scenes | val_scenes == {synth.scene_of(n) for n in photos} | procedural
 
 
+def test_default_plans_name_the_photos_without_decoding_them(monkeypatch):
+    def refuse():
+        raise AssertionError("default_plans decoded a photo")
+    monkeypatch.setattr(default_data, "BUNDLED_PHOTOS", {name: refuse for name in default_data.BUNDLED_PHOTOS})
+    splits, _, _ = default_data.default_plans()["."]
+    assert set(splits["train"].names) | set(splits["val"].names) >= set(default_data.BUNDLED_PHOTOS)
+
+
 def test_cross_sensor_camera_and_levels_are_outside_the_training_distribution():
     rng = np.random.default_rng(0)
     draws = np.stack([unprocess.random_ccm(rng) for _ in range(20000)])
