@@ -59,7 +59,7 @@ def unet_tiny(input_shape, width=8, depth=1, blocks_per_level=1, attention=True,
     """Smallest size, about 2.6 GMACs per Full HD frame (widths 8-16).
 
     Fidelity benchmark (benchmarks/RESULTS.md, data v4, 3 seeds): held-out 22.66 +- 0.12 dB at
-    0.60x the desktop latency of unet_s (22.81 dB); on the Pareto front.
+    0.59x the desktop latency of unet_s (22.81 dB); on the Pareto front.
     """
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_tiny")
 
@@ -69,7 +69,7 @@ def unet_s(input_shape, width=12, depth=1, blocks_per_level=1, attention=True, o
     """The default: about 5.5 GMACs per Full HD frame (widths 12-24), inside a 20 ms GPU budget.
 
     Fidelity benchmark (benchmarks/RESULTS.md, data v4, 3 seeds): val 23.85, held-out 22.81 dB,
-    +0.25 / +0.08 dB over the plain 3-level U-Net `unet3_ref` at 1/1.49 of its desktop latency, on
+    +0.25 / +0.08 dB over the plain 3-level U-Net `unet3_ref` at 1/1.44 of its desktop latency, on
     the Pareto front. Deeper variants with global colour context did not help held-out (RESULTS.md).
     """
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_s")
@@ -79,7 +79,7 @@ def unet_s(input_shape, width=12, depth=1, blocks_per_level=1, attention=True, o
 def unet_base(input_shape, width=24, depth=1, blocks_per_level=1, attention=True, output="clip"):
     """Larger size, about 20 GMACs per Full HD frame (widths 24-48), for the 50 ms end.
 
-    Fidelity benchmark as above: val 24.28, held-out 23.01 dB at 3.1x the desktop latency of unet_s;
+    Fidelity benchmark as above: val 24.28, held-out 23.01 dB at 3.0x the desktop latency of unet_s;
     on the Pareto front.
     """
     return compact_unet(input_shape, width, depth, blocks_per_level, attention, output, "unet_base")
