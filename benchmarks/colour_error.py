@@ -71,13 +71,11 @@ def content_blind_rendering(raw, profile):
     synthesis inverted with `unprocess.typical_gains()` and the mean training camera (the classic
     ISP's CAMERA_TO_SRGB), so the rendering's colour does not depend on what the frame shows."""
     from data import unprocess
-    from data.sensor import unpack
     from isp import classic
     rgb_gain, red_gain, blue_gain = unprocess.typical_gains()
     channel_gain = {"R": red_gain, "Gb": 1.0, "Gr": 1.0, "B": blue_gain}
     gains = rgb_gain * np.array([channel_gain[name] for name in profile.channel_order], np.float32)
-    linear = classic.demosaic(unpack(np.clip(raw * gains, 0.0, 1.0), profile), profile.cfa)
-    gamma = np.clip(linear @ classic.CAMERA_TO_SRGB.T, 0.0, 1.0) ** (1.0 / 2.2)
+    gamma = np.clip(classic.linear_srgb(raw, profile, gains), 0.0, 1.0) ** (1.0 / 2.2)
     return (3.0 * gamma ** 2 - 2.0 * gamma ** 3).astype(np.float32)  # the tone map inverse_smoothstep undoes
 
 
@@ -90,23 +88,19 @@ def content_blind_psnrs(outputs, renderings, targets):
                                                            for o, r, t in zip(outputs, renderings, targets)]))}
 
 
-def run_model(path, pairs, profile):
-    """(outputs, content-blind renderings, targets) of the .tflite at `path` on `pairs` read with `profile`."""
+def load_set(pairs, profile):
+    """(packed RAW inputs, target RGBs, content-blind renderings) of `pairs` read with `profile`:
+    everything that does not depend on the model, read and rendered once for every model."""
     from data import dataset
+    raws, targets = zip(*(dataset.load_pair(pair, profile) for pair in pairs))
+    return raws, targets, [content_blind_rendering(raw, profile) for raw in raws]
+
+
+def scored_model(path, raws, targets, renderings):
+    """{COLUMNS name: mean PSNR} of the .tflite at `path` on the set `load_set` read."""
     from tflite_export.runtime import TFLiteModel
     model = TFLiteModel(path)
-    outputs, renderings, targets = [], [], []
-    for pair in pairs:
-        raw, rgb = dataset.load_pair(pair, profile)
-        outputs.append(np.asarray(model.run(raw[None]), np.float32)[0])
-        renderings.append(content_blind_rendering(raw, profile))
-        targets.append(rgb)
-    return outputs, renderings, targets
-
-
-def scored_model(path, pairs, profile):
-    """{COLUMNS name: mean PSNR} of the .tflite at `path` on `pairs`."""
-    outputs, renderings, targets = run_model(path, pairs, profile)
+    outputs = [np.asarray(model.run(raw[None]), np.float32)[0] for raw in raws]
     return {**fitted_psnrs(outputs, targets), **content_blind_psnrs(outputs, renderings, targets)}
 
 
@@ -139,7 +133,8 @@ def main(argv=None):
         pairs = dataset.load_splits(args.data).get(args.split)
         if not pairs:
             raise DataError(f"no {args.split}/ pairs here")
-        results = {path: scored_model(path, pairs, profile) for path in args.models}
+        scoring_set = load_set(pairs, profile)
+        results = {path: scored_model(path, *scoring_set) for path in args.models}
     except (DataError, ExportError) as exc:
         raise SystemExit(f"error: {exc}") from None
     print(f"{len(pairs)} pairs of {args.data}/{args.split}; mean PSNR dB after each per-image oracle fit, "

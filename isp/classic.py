@@ -80,6 +80,22 @@ def srgb_gamma(linear):
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
 
 
+def linear_srgb(raw_packed, profile, gains, ccm=CAMERA_TO_SRGB):
+    """The linear part of the classical ISP: packed RAW [h, w, 4] float in [0, 1] -> linear sRGB
+    float32 [2h, 2w, 3] (not clipped: the colour matrix may leave [0, 1]).
+
+    gains: white-balance gains [4] in channel order; ccm: [3, 3] camera RGB -> linear sRGB matrix
+    (out = ccm @ pixel).
+    """
+    _check_packed(raw_packed)
+    # White balance on the RAW planes, clipping what the gains push past saturation.
+    balanced = np.clip(raw_packed * np.asarray(gains, np.float32), 0.0, 1.0)
+    # Back to the Bayer mosaic and demosaic it.
+    rgb = demosaic(unpack(balanced, profile), profile.cfa)
+    # Camera RGB -> linear sRGB.
+    return rgb @ np.asarray(ccm, np.float32).T
+
+
 def classic_isp(raw_packed, profile, ccm=CAMERA_TO_SRGB, gains=None):
     """Classical ISP: packed RAW [h, w, 4] float in [0, 1] -> sRGB float32 [2h, 2w, 3] in [0, 1].
 
@@ -91,14 +107,8 @@ def classic_isp(raw_packed, profile, ccm=CAMERA_TO_SRGB, gains=None):
     _check_packed(raw_packed)
     if gains is None:
         gains = gray_world_gains(raw_packed, profile)
-    # White balance on the RAW planes, clipping what the gains push past saturation.
-    balanced = np.clip(raw_packed * np.asarray(gains, np.float32), 0.0, 1.0)
-    # Back to the Bayer mosaic and demosaic it.
-    rgb = demosaic(unpack(balanced, profile), profile.cfa)
-    # Camera RGB -> linear sRGB.
-    rgb = rgb @ np.asarray(ccm, np.float32).T
     # Linear -> sRGB encoding.
-    return srgb_gamma(rgb)
+    return srgb_gamma(linear_srgb(raw_packed, profile, gains, ccm))
 
 
 def quick_preview(raw_packed, profile):
