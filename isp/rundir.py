@@ -2,6 +2,7 @@
 
 runs/<name>/
     config.yaml                   the resolved TrainConfig (resume reads it)
+    model.json                    the Keras architecture, only for a model outside the registry (imported)
     history.json                  per-epoch loss / val PSNR / val SSIM of each stage
     checkpoints/<stage>/          last checkpoint of the float and QAT stages (model, optimizer, epoch)
     checkpoints/best.weights.h5   float weights with the best val PSNR
@@ -21,6 +22,7 @@ from isp.errors import ISPError
 STAGES = ("float", "qat")
 BEST_WEIGHTS = {"float": "best.weights.h5", "qat": "qat.weights.h5"}  # per stage, in checkpoints/
 CONFIG_FILE = "config.yaml"
+ARCHITECTURE_FILE = "model.json"  # a Keras functional model's JSON (isp.models.architecture)
 FIXED_MODEL, DYNAMIC_MODEL = "model.tflite", "model_none.tflite"  # the challenge pair in tflite/<recipe>/
 SEARCH_DEPTH = 3  # parent folders searched for the run: tflite/<recipe>/model.tflite is three levels down
 
@@ -79,6 +81,11 @@ class RunDir:
         return self.join(CONFIG_FILE)
 
     @property
+    def architecture_file(self):
+        """model.json: the architecture of a run whose model is not a registered one (else absent)."""
+        return self.join(ARCHITECTURE_FILE)
+
+    @property
     def history_file(self):
         return self.join("history.json")
 
@@ -133,6 +140,33 @@ class RunDir:
     def plot(self, name):
         """plots/<name>.png."""
         return self.join("plots", f"{name}.png")
+
+
+class ImportDir:
+    """The folder `isp import MODEL.onnx --out DIR` writes:
+
+    DIR/model.tflite, model_none.tflite, export.json   the challenge pair, as in a run's tflite/<recipe>/
+    DIR/keras/model.json, keras/weights.h5             the Keras model in the toolkit's value convention
+                                                       (RAW in [0, 1] -> RGB in [0, 1]): `isp train --init DIR`
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def model(self, dynamic=False):
+        return os.path.join(self.path, DYNAMIC_MODEL if dynamic else FIXED_MODEL)
+
+    @property
+    def architecture_file(self):
+        return os.path.join(self.path, "keras", ARCHITECTURE_FILE)
+
+    @property
+    def weights_file(self):
+        return os.path.join(self.path, "keras", "weights.h5")
+
+    def exists(self):
+        """True when the folder holds an imported Keras model."""
+        return os.path.isfile(self.architecture_file) and os.path.isfile(self.weights_file)
 
 
 RELATIVE = RunDir("")  # the layout relative to the run folder: links inside report.md

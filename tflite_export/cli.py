@@ -4,14 +4,15 @@ Parsers only: TensorFlow is imported by the handlers that need it, so `--help` a
 """
 import os
 
-from tflite_export import evaluate_cli, gpu_check_cli
+from tflite_export import conventions, evaluate_cli, gpu_check_cli
 from tflite_export.conventions import RECORD_FILE
 from tflite_export.errors import ExportError
 from data.challenge import FULL_HD_RGB, FULL_HD_TEXT
 from isp.rundir import DYNAMIC_MODEL, FIXED_MODEL, RunDir
-from tflite_export.recipes import DEFAULT_REP_COUNT, IO_TYPES, RECIPES
+from tflite_export.recipes import DEFAULT_REP_COUNT, IMPORT_RECIPES, IO_TYPES, RECIPES
 
 SIZE_RECIPES = ("fp32", "fp16")
+TORCH_ONNX = "model.onnx"  # where --torch writes its ONNX export inside --out
 BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2}
 
 
@@ -36,6 +37,28 @@ def run_export(args):
                            check_fidelity=not args.no_fidelity)
     print(export.format_report(report))
     print(f"wrote {os.path.join(out_dir, FIXED_MODEL)}, {DYNAMIC_MODEL}, {RECORD_FILE}")
+    return 0
+
+
+def run_import(args):
+    """Handler of `isp import`."""
+    from tflite_export import import_onnx
+    if bool(args.onnx) == bool(args.torch):
+        raise ExportError("give either MODEL.onnx or --torch MODULE:FACTORY --weights FILE")
+    source = args.onnx
+    if args.torch:
+        from tflite_export.torch_export import export_torch
+        source = os.path.join(args.out, TORCH_ONNX)
+        export_torch(args.torch, args.weights, source, opset=args.opset)
+        print(f"exported {args.torch} to {source}")
+    input_range, output_range = conventions.ranges_from_args(args)
+    report = import_onnx.import_onnx(source, args.out, recipe=args.quant, data=args.data,
+                                     input_range=input_range or conventions.DEFAULT_RANGE,
+                                     output_range=output_range or conventions.DEFAULT_RANGE, io_type=args.io,
+                                     rep_count=args.rep_count, val_images=args.val_images)
+    print(import_onnx.format_report(report))
+    print(f"wrote {os.path.join(args.out, FIXED_MODEL)}, {DYNAMIC_MODEL}, {RECORD_FILE}, keras/ "
+          f"(fine-tune with `isp train --init {args.out}`)")
     return 0
 
 
@@ -64,6 +87,37 @@ def run_models(args):
     return 0
 
 
+def add_import_command(subparsers):
+    """`isp import`: an ONNX (or PyTorch) model -> the checked challenge pair + a Keras copy to fine-tune."""
+    parser = subparsers.add_parser(
+        "import", help="import a PyTorch/ONNX model as the TFLite challenge pair",
+        description="Convert an ONNX export of a PyTorch ISP model (packed RAW [1,4,H,W] -> RGB [1,3,2H,2W], NCHW) "
+                    "to a Keras model, check it against ONNX Runtime (FP32 within 1e-4 of the output range, "
+                    f"else nothing is written), then write OUT/model.tflite ([1,{FULL_HD_TEXT},4]), "
+                    "OUT/model_none.tflite (dynamic), OUT/export.json (GPU verdict, checks, sizes) and "
+                    "OUT/keras/ (fine-tune with `isp train --init OUT`).")
+    parser.add_argument("onnx", nargs="?", help="the .onnx file (weights may sit beside it as external data)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--quant", choices=IMPORT_RECIPES, default="fp16",
+                        help="fp32; fp16 (GPU default); int8 (post-training, calibrated on --data). For QAT: "
+                             "`isp train --init OUT --qat-epochs N`. Default %(default)s")
+    parser.add_argument("--data", help="dataset root: real RAW crops join the ONNX Runtime check, int8 calibrates "
+                                       "on its train split, the fidelity check runs on its val split")
+    conventions.add_range_arguments(parser)
+    parser.add_argument("--io", choices=IO_TYPES, default="float", help="input/output type; uint8 only with int8")
+    parser.add_argument("--rep-count", type=int, default=DEFAULT_REP_COUNT,
+                        help="representative inputs for int8 calibration (default %(default)s)")
+    parser.add_argument("--val-images", type=int, default=0,
+                        help="fidelity check on at most this many val images (0: all)")
+    parser.add_argument("--torch", metavar="MODULE:FACTORY",
+                        help="instead of an .onnx file: a PyTorch factory (module or .py path, then a callable "
+                             "returning the nn.Module), exported with torch.onnx to OUT/model.onnx; needs "
+                             "`pip install -e '.[torch]'`")
+    parser.add_argument("--weights", help="with --torch: the state_dict file (.pt/.pth) to load")
+    parser.add_argument("--opset", type=int, default=17, help="with --torch: ONNX opset (default %(default)s)")
+    parser.set_defaults(func=run_import)
+
+
 def add_commands(subparsers):
     """Register the exporter's subcommands."""
     parser = subparsers.add_parser(
@@ -88,6 +142,7 @@ def add_commands(subparsers):
                         help="fidelity check on at most this many val images (0: all)")
     parser.add_argument("--no-fidelity", action="store_true", help="skip the fidelity check")
     parser.set_defaults(func=run_export)
+    add_import_command(subparsers)
     gpu_check_cli.add_command(subparsers)
     evaluate_cli.add_commands(subparsers)
     models = subparsers.add_parser(

@@ -12,7 +12,7 @@ from data import dataset, pipeline
 from data.atomic import write_bytes, write_text
 from data.challenge import FULL_HD_PACKED
 from isp import qat
-from isp.models import build
+from isp.models.architecture import model_for_run
 from isp.rundir import DYNAMIC_MODEL, FIXED_MODEL, RunDir
 from isp.train import dataset_root, profile_of
 from tflite_export import conventions, convert, fidelity, gpu_check
@@ -30,7 +30,7 @@ def load_model(run_dir, recipe, input_shape=(None, None, 4)):
     if not os.path.isfile(weights):
         hint = "train with --qat-epochs N first" if stage == "qat" else "training has not finished an epoch"
         raise ExportError(f"{weights}: checkpoint missing; {hint}")
-    model = build(config.model, input_shape)
+    model = model_for_run(run, config, input_shape)
     if stage == "qat":
         with qat.scope():
             model = qat.quantize_aware(model)
@@ -55,6 +55,25 @@ def representative_inputs(pairs, profile, count, shape):
     return samples
 
 
+def write_pair(model, recipe, out_dir, fixed_shape=FULL_HD_PACKED, rep=None, io_type="float"):
+    """Convert `model` (tf_keras, [1, h, w, 4] -> [1, 2h, 2w, 3]) with `recipe` into out_dir/model.tflite
+    (input [1, *fixed_shape, 4]) and out_dir/model_none.tflite (dynamic), each written atomically and
+    checked against the GPU delegate's rules; returns export.json's "files" entry (shapes, bytes,
+    conversion seconds, op names, GPU verdict per file). `rep`: int8 calibration inputs."""
+    files = {}
+    for name, shape in ((FIXED_MODEL, (*fixed_shape, 4)), (DYNAMIC_MODEL, (None, None, 4))):
+        started = time.time()
+        flatbuffer = convert.convert(model, recipe, shape, rep, io_type)
+        path = os.path.join(out_dir, name)
+        write_bytes(path, flatbuffer)
+        gpu = gpu_check.check(path, allow_dynamic=shape[0] is None)
+        files[name] = {
+            "input_shape": [1, *shape], "output_shape": [1, *(None if s is None else 2 * s for s in shape[:2]), 3],
+            "bytes": len(flatbuffer), "convert_seconds": round(time.time() - started, 2),
+            "ops": sorted(convert.op_names(flatbuffer)), "gpu_delegate": gpu.summary}
+    return files
+
+
 def export(source, recipe, out_dir, io_type="float", fixed_shape=FULL_HD_PACKED, rep_count=DEFAULT_REP_COUNT,
            val_images=0, check_fidelity=True, progress=True):
     """Write model.tflite + model_none.tflite + export.json for one recipe; returns the report dict."""
@@ -66,17 +85,7 @@ def export(source, recipe, out_dir, io_type="float", fixed_shape=FULL_HD_PACKED,
     profile = profile_of(config)
     rep = representative_inputs(splits["train"], profile, rep_count, fixed_shape) if recipe == "int8" else None
     report = {"run_dir": run_dir, "model": config.model, "recipe": recipe, "io_type": io_type,
-              **conventions.record(), "files": {}}
-    for name, shape in ((FIXED_MODEL, (*fixed_shape, 4)), (DYNAMIC_MODEL, (None, None, 4))):
-        started = time.time()
-        flatbuffer = convert.convert(model, recipe, shape, rep, io_type)
-        path = os.path.join(out_dir, name)
-        write_bytes(path, flatbuffer)
-        gpu = gpu_check.check(path, allow_dynamic=shape[0] is None)
-        report["files"][name] = {
-            "input_shape": [1, *shape], "output_shape": [1, *(None if s is None else 2 * s for s in shape[:2]), 3],
-            "bytes": len(flatbuffer), "convert_seconds": round(time.time() - started, 2),
-            "ops": sorted(convert.op_names(flatbuffer)), "gpu_delegate": gpu.summary}
+              **conventions.record(), "files": write_pair(model, recipe, out_dir, fixed_shape, rep, io_type)}
     if check_fidelity:
         report["fidelity"] = fidelity.check_fidelity(
             TFLiteModel(os.path.join(out_dir, DYNAMIC_MODEL)), model, splits.get("val", [])[:val_images or None],
