@@ -1,10 +1,14 @@
-"""A third-party `.tflite` as a leaderboard row, so `isp report` can rank it next to our runs.
+"""A third-party `.tflite` or PyTorch-side `.onnx` as a leaderboard row, so `isp report` can rank it next to our runs.
 
-A source is `MODEL.tflite`, optionally followed by its value conventions (tflite_export.conventions):
-`MODEL.tflite:in=0,4095:out=-1,1` (default: the export.json beside the file, else 0,1). The model is
-evaluated on a dataset split with those conventions (the same PSNR/SSIM as `isp eval`), timed on the
-desktop CPU at its own input size (a dynamic model at Full HD), and statically checked for the GPU
-delegate. Its budget verdict is size-aware (benchmarks.score.sized_budget).
+A source is `MODEL.tflite` or `MODEL.onnx`, optionally followed by its value conventions
+(tflite_export.conventions): `MODEL.tflite:in=0,4095:out=-1,1` (default: the export.json beside the
+file, else 0,1). The model is evaluated on a dataset split with those conventions (the same
+PSNR/SSIM as `isp eval`). A `.tflite` is also timed on the desktop CPU at its own input size (a
+dynamic model at Full HD) and statically checked for the GPU delegate; its budget verdict is
+size-aware (benchmarks.score.sized_budget). A `.onnx` runs with ONNX Runtime on the desktop CPU and
+is not timed: that runtime's latency says nothing about the phone's TFLite one, nor compares with
+the LiteRT desktop latencies of the other rows (a ratio to them, or a point on their Pareto plot,
+would mix two runtimes), so its row has no latency, score or budget verdict.
 """
 import os
 import re
@@ -14,12 +18,14 @@ from benchmarks.errors import BenchError
 from benchmarks.score import sized_budget
 from data.challenge import BUDGET_MS, challenge_score
 
-_SPEC = re.compile(r"^(?P<path>.+?\.tflite)(?P<options>(?::[^:]*)*)$")
+_SPEC = re.compile(r"^(?P<path>.+?\.(?:tflite|onnx))(?P<options>(?::[^:]*)*)$")
 _OPTION_FLAGS = {"in": "--input-range", "out": "--output-range"}
+ONNX_SOURCE = "ONNX Runtime, desktop CPU (not timed)"  # what a .onnx row's PSNR was measured with
+ONNX_BUDGET = "no verdict: not a TFLite latency"
 
 
 def is_external(source):
-    """True for a `.tflite` source (with or without `:in=...:out=...`)."""
+    """True for a `.tflite` or `.onnx` source (with or without `:in=...:out=...`)."""
     return bool(_SPEC.match(source))
 
 
@@ -31,21 +37,21 @@ def parse_source(source):
     for option in filter(None, match.group("options").split(":")):
         key, _, value = option.partition("=")
         if key not in ranges or not value:
-            raise BenchError(f"{source}: unknown option {option!r}; write MODEL.tflite:in=LO,HI:out=LO,HI")
+            raise BenchError(f"{source}: unknown option {option!r}; write {match.group('path')}:in=LO,HI:out=LO,HI")
         ranges[key] = parse_range(value, f"{source} {key}= ({_OPTION_FLAGS[key]})")
     return match.group("path"), ranges["in"], ranges["out"]
 
 
 def external_row(source, data=None, split="val", limit=0, runs=10, threads=None, budget_ms=BUDGET_MS):
-    """(leaderboard row, conventions warning or None) of one external `.tflite` source.
+    """(leaderboard row, conventions warning or None) of one external `.tflite` or `.onnx` source.
 
-    The row has the keys of benchmarks.report rows plus `input_range`, `output_range`, `input_hw`
-    and `ms_per_mp`; PSNR/SSIM are means over the split's pairs (at most `limit`, 0: all).
+    The row has the keys of benchmarks.report rows plus `input_range` and `output_range` (and for a
+    `.tflite`, `input_hw` and `ms_per_mp`); PSNR/SSIM are means over the split's pairs (at most
+    `limit`, 0: all). runs/threads/budget_ms: the desktop timing and verdict of a `.tflite`.
     """
     from data import dataset
     from isp.evaluate import evaluate
     from isp.train import dataset_root, profile_of
-    from tflite_export import gpu_check
     from tflite_export.conventions import OutputCheck
     from tflite_export.evaluate_cli import load_predictor
 
@@ -59,14 +65,23 @@ def external_row(source, data=None, split="val", limit=0, runs=10, threads=None,
     pairs = splits[split][:limit or None]
     check = OutputCheck()
     scores = evaluate(check.wrap(predictor.predict), pairs, profile_of(predictor.config, pairs), progress=False)
-    timing = bench_desktop(path, threads=threads, runs=runs, warmup=1, input_range=predictor.ranges[0])
+    row = {"label": os.path.basename(path), "model": "external", "psnr": scores["psnr"], "ssim": scores["ssim"],
+           "size_kb": os.path.getsize(path) / 1024,
+           "input_range": list(predictor.ranges[0]), "output_range": list(predictor.ranges[1])}
+    if path.endswith(".onnx"):
+        row.update(recipe="onnx", latency_source=ONNX_SOURCE, budget=ONNX_BUDGET)
+    else:
+        row.update(_tflite_timing(path, predictor.ranges[0], scores["psnr"], runs, threads, budget_ms))
+    return row, check.warning(*predictor.ranges)
+
+
+def _tflite_timing(path, input_range, psnr, runs, threads, budget_ms):
+    """The row entries of a `.tflite` from its desktop-CPU timing and static GPU check."""
+    from tflite_export import gpu_check
+    timing = bench_desktop(path, threads=threads, runs=runs, warmup=1, input_range=input_range)
     ms = timing["latency_ms"]["mean"]
     budget = sized_budget(ms, timing["input_shape"], *budget_ms)
-    row = {"label": os.path.basename(path), "model": "external", "recipe": "tflite",
-           "psnr": scores["psnr"], "ssim": scores["ssim"], "latency_ms": ms,
-           "latency_source": f"desktop CPU, {threads or 'default'} threads", "desktop_ms": ms,
-           "size_kb": os.path.getsize(path) / 1024, "gpu_static": gpu_check.check(path).status,
-           "budget": budget["verdict"], "input_hw": budget["input_hw"], "ms_per_mp": budget["ms_per_mp"],
-           "score": challenge_score(scores["psnr"], ms / 1000.0),
-           "input_range": list(predictor.ranges[0]), "output_range": list(predictor.ranges[1])}
-    return row, check.warning(*predictor.ranges)
+    return {"recipe": "tflite", "latency_ms": ms, "latency_source": f"desktop CPU, {threads or 'default'} threads",
+            "desktop_ms": ms, "gpu_static": gpu_check.check(path).status, "budget": budget["verdict"],
+            "input_hw": budget["input_hw"], "ms_per_mp": budget["ms_per_mp"],
+            "score": challenge_score(psnr, ms / 1000.0)}

@@ -4,7 +4,8 @@ A row is a flat dict with at least `label`, `psnr`; optional `ssim`, `latency_ms
 `latency_source`, `size_kb`, `gpu_static` (the static check of the classic delegate's rules),
 `gpu_measured` (what a real GPU delegate reported, with the device), `budget`, `score`.
 `report.json` files written by the main job hold {"rows": [...]}; `isp report` merges several of
-them. Budget verdicts follow `benchmarks.measured`: only phone or desktop-GPU latencies get one.
+them with rows of external .tflite/.onnx files (benchmarks.external). Budget verdicts follow
+`benchmarks.measured`: only phone or desktop-GPU latencies get one.
 """
 import json
 import os
@@ -116,8 +117,8 @@ def budget_band_applies(rows):
 
 
 def source_rows(source, args, budget_ms):
-    """Rows of one source: a run folder or report JSON, or an external .tflite (benchmarks.external),
-    which is evaluated and timed here; its conventions warning, if any, is printed."""
+    """Rows of one source: a run folder or report JSON, or an external .tflite or .onnx (benchmarks.external),
+    which is evaluated (and a .tflite timed) here; its conventions warning, if any, is printed."""
     if not external.is_external(source):
         return load_rows(source)
     row, warning = external.external_row(source, data=args.data, split=args.split, limit=args.limit,
@@ -150,17 +151,21 @@ def add_command(subparsers):
         description="Merge the report.json of several runs (or zoo.json files) into one leaderboard "
                     "(Markdown) and a PSNR-vs-latency Pareto plot with the latency budget shaded. A "
                     "third-party MODEL.tflite among the sources is evaluated on --data/--split and timed "
-                    "on the desktop CPU; append its value conventions as MODEL.tflite:in=0,4095:out=-1,1.")
-    parser.add_argument("sources", nargs="+", metavar="RUN_OR_JSON_OR_TFLITE",
-                        help="run folders, report JSON files, or .tflite files (optionally :in=LO,HI:out=LO,HI)")
-    external_group = parser.add_argument_group("external .tflite sources")
+                    "on the desktop CPU; a PyTorch-side MODEL.onnx is evaluated the same way with ONNX "
+                    "Runtime on the desktop CPU and not timed (not a TFLite latency: no latency, no budget "
+                    "verdict). Append a model's value conventions as MODEL.tflite:in=0,4095:out=-1,1.")
+    parser.add_argument("sources", nargs="+", metavar="RUN_OR_JSON_OR_MODEL",
+                        help="run folders, report JSON files, or .tflite/.onnx files (optionally "
+                             ":in=LO,HI:out=LO,HI)")
+    external_group = parser.add_argument_group("external .tflite/.onnx sources")
     external_group.add_argument("--data", metavar="ROOT",
                                 help="dataset root to evaluate them on (default: the built-in default data)")
     external_group.add_argument("--split", default="val", help="split to evaluate on (default %(default)s)")
     external_group.add_argument("--limit", type=int, default=0, metavar="N",
                                 help="evaluate only the first N pairs (0: all)")
-    external_group.add_argument("--bench-runs", type=int, default=10, help="timed desktop runs (default %(default)s)")
-    external_group.add_argument("--threads", type=int, help="LiteRT CPU threads (default: LiteRT's)")
+    external_group.add_argument("--bench-runs", type=int, default=10,
+                                help="timed desktop runs of a .tflite (default %(default)s)")
+    external_group.add_argument("--threads", type=int, help="LiteRT CPU threads of a .tflite (default: LiteRT's)")
     parser.add_argument("--out", default="runs/leaderboard", help="output folder (default %(default)s)")
     parser.add_argument("--budget-ms", default=BUDGET_TEXT, help="latency budget LO,HI in ms (default %(default)s)")
     parser.set_defaults(func=run_report)

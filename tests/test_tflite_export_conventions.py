@@ -17,15 +17,20 @@ GAIN = 4.0     # the toy ISP brightens dark RAW, as a real one does
 WHITE = 1020   # the challenge white level: mosaics below hold 0..204, i.e. 0..0.2 after /1020
 
 
-def toy_isp(x):
-    """raw [1, h, w, 4] in [0, 1] (B, Gb, R, Gr) -> rgb [1, 2h, 2w, 3]: GAIN * (R, mean G, B) per 2x2 cell."""
+def toy_weights():
+    """The toy ISP's 1x1 kernel, HWIO [1, 1, 4, 12], output channels in DepthToSpace's DCR order (block, colour)."""
     weights = np.zeros((1, 1, 4, 12), np.float32)
     for block in range(4):
         weights[0, 0, 2, 3 * block] = GAIN
         weights[0, 0, 1, 3 * block + 1] = weights[0, 0, 3, 3 * block + 1] = GAIN / 2
         weights[0, 0, 0, 3 * block + 2] = GAIN
+    return weights
+
+
+def toy_isp(x):
+    """raw [1, h, w, 4] in [0, 1] (B, Gb, R, Gr) -> rgb [1, 2h, 2w, 3]: GAIN * (R, mean G, B) per 2x2 cell."""
     conv = keras.layers.Conv2D(12, 1, use_bias=False, name="toy_isp",
-                               kernel_initializer=keras.initializers.Constant(weights))
+                               kernel_initializer=keras.initializers.Constant(toy_weights()))
     return DepthToSpace(2, name="d2s")(conv(x))
 
 
@@ -134,8 +139,8 @@ def test_bad_range_is_one_line_error(text):
     assert "\n" not in str(info.value)
 
 
-def test_ranges_are_for_tflite_files_only():
-    with pytest.raises(ExportError, match="apply to .tflite files only"):
+def test_ranges_are_for_model_files_only():
+    with pytest.raises(ExportError, match="apply to .tflite and .onnx files only"):
         evaluate_cli.load_predictor("classic", ranges=((0.0, 4095.0), None))
 
 

@@ -1,7 +1,8 @@
 """`isp eval` / `isp process` end to end: a trained run folder, its checkpoint, dynamic and fixed
-.tflite files, the classical baseline, dataset RAW PNGs and a camera DNG."""
+.tflite and .onnx files, the classical baseline, dataset RAW PNGs and a camera DNG."""
 import argparse
 import csv
+import json
 import os
 
 import numpy as np
@@ -14,8 +15,10 @@ from isp import config as config_mod
 from isp.classic import classic_isp
 from isp.errors import ISPError
 from isp.train import train
+from onnx_testing import crd_from_dcr_hwio, isp_onnx, mosaic_reference, mosaic_weight
 from test_data_camera_raw import COLOUR_CODE, write_dng
-from tflite_export import evaluate_cli
+from test_tflite_export_conventions import toy_weights, write_toy_data
+from tflite_export import conventions, evaluate_cli
 from tflite_export.convert import convert
 from tflite_export.errors import ExportError
 from tflite_export.export import load_model
@@ -100,6 +103,47 @@ def test_eval_fixed_tflite_inside_run_goes_through_the_tiler(run, keras_model):
     assert float(rows[-1]["psnr_db"]) == pytest.approx(run[1]["best_val_psnr"], abs=0.3)
 
 
+@pytest.fixture(scope="module")
+def toy_root(tmp_path_factory):
+    """Val pairs whose targets are the toy ISP of their RAW (test_tflite_export_conventions)."""
+    return write_toy_data(tmp_path_factory.mktemp("toy"))
+
+
+def toy_onnx(path, input_dims=(1, 4, "H", "W")):
+    """The toy ISP as a PyTorch-style .onnx (NCHW, PixelShuffle order) whose graph divides its input by 4096."""
+    return isp_onnx(path, crd_from_dcr_hwio(toy_weights()), input_dims=input_dims, input_scale=1 / 4096)
+
+
+def test_eval_dynamic_onnx_with_its_input_range(toy_root, tmp_path, capsys):
+    path = toy_onnx(tmp_path / "torch_isp.onnx")
+    assert run_cli("eval", path, "--data", toy_root, "--input-range", "0,4096", "--no-progress") == 0
+    rows = mean_row(tmp_path / "torch_isp_eval" / "val" / "metrics.csv")
+    assert len(rows) == 3 and float(rows[-1]["psnr_db"]) > 40.0
+    printed = capsys.readouterr().out
+    assert "torch_isp.onnx" in printed and "warning: the model's output" not in printed
+
+
+def test_eval_fixed_onnx_reads_export_json_and_goes_through_the_tiler(toy_root, tmp_path):
+    """8x8 packed with a dynamic batch, on 16x16 packed val images; its range from the export.json beside it."""
+    path = toy_onnx(tmp_path / "fixed.onnx", input_dims=("batch", 4, 8, 8))
+    (tmp_path / "export.json").write_text(json.dumps(conventions.record((0, 4096))))
+    predictor = evaluate_cli.load_predictor(str(path))
+    assert predictor.fixed_shape == (8, 8) and predictor.ranges == ((0.0, 4096.0), (0.0, 1.0))
+    assert run_cli("eval", path, "--data", toy_root, "--out", tmp_path / "ev", "--no-progress") == 0
+    assert float(mean_row(tmp_path / "ev" / "metrics.csv")[-1]["psnr_db"]) > 40.0
+
+
+def test_process_onnx_on_one_frame(tmp_path):
+    """A closed-form .onnx (unpack the 2x2 cells, one gain per colour): the PNG is that, exactly."""
+    scales = (1.0, 0.75, 0.5)
+    path = isp_onnx(tmp_path / "unpack.onnx", mosaic_weight(scales))
+    mosaic = np.random.default_rng(4).integers(0, 1021, (64, 96), dtype=np.uint16)
+    image_io.write_png(tmp_path / "frame.png", mosaic)
+    assert run_cli("process", path, tmp_path / "frame.png", tmp_path / "out.png", "--no-progress") == 0
+    expected = mosaic_reference(normalize(pack(mosaic))[None], scales)[0]
+    np.testing.assert_array_equal(image_io.read_rgb(tmp_path / "out.png"), image_io.to_uint8(expected))
+
+
 def test_eval_classic_baseline(data_root, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert run_cli("eval", "classic", "--data", data_root, "--split", "train", "--no-progress") == 0
@@ -169,6 +213,8 @@ def test_user_errors(run, data_root, tmp_path):
         run_cli("eval", "classic", "--data", data_root, "--split", "test")
     with pytest.raises(ISPError, match="not a run folder"):
         run_cli("eval", tmp_path / "nothing")
+    with pytest.raises(ExportError, match="nothing.onnx: no such .onnx file"):
+        run_cli("eval", tmp_path / "nothing.onnx")
 
 
 @pytest.mark.parametrize("command", ["eval", "process"])
@@ -176,7 +222,7 @@ def test_help(command, capsys):
     with pytest.raises(SystemExit):
         run_cli(command, "--help")
     text = capsys.readouterr().out
-    assert "classic" in text and "--black-level" in text and "--qat" in text
+    assert "classic" in text and "--black-level" in text and "--qat" in text and ".onnx" in text
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""Value conventions of a `.tflite` ISP model: which numbers it expects for black..white RAW and
-which numbers its output uses for black..white RGB.
+"""Value conventions of a `.tflite` (or `.onnx`) ISP model: which numbers it expects for black..white
+RAW and which numbers its output uses for black..white RGB.
 
 The toolkit's own convention is (0, 1): packed RAW divided by the white level in, RGB in [0, 1]
 out. Published challenge models differ (REFERENCE.md section 7): a graph that divides 12-bit counts
@@ -73,7 +73,7 @@ def add_range_arguments(parser, output=True):
     """--input-range (and --output-range) LO,HI on `parser`; parse them with `ranges_from_args`."""
     parser.add_argument("--input-range", metavar="LO,HI",
                         help="the model's input values for black,white RAW: 0,1 for this toolkit's models "
-                             "(default: the export.json beside the .tflite, else 0,1); 0,4095 for 12-bit "
+                             "(default: the export.json beside the model file, else 0,1); 0,4095 for 12-bit "
                              "counts, --input-range=-1,1 for [-1,1] models")
     if output:
         parser.add_argument("--output-range", metavar="LO,HI",

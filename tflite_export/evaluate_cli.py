@@ -1,10 +1,13 @@
 """`isp eval` and `isp process`: score a model on a dataset split, or run it on one full-size frame.
 
 MODEL is a run folder, a checkpoint inside one (checkpoints/best.weights.h5 or qat.weights.h5),
-a `.tflite` file, or `classic` (the classical ISP baseline, isp/classic.py). The library work is
-in isp/evaluate.py and isp/inference.py; this module only turns MODEL into a predict callable.
+a `.tflite` file (run with LiteRT), a PyTorch-side `.onnx` file (NCHW, run with ONNX Runtime on the
+CPU: tflite_export/onnx_runtime.py), or `classic` (the classical ISP baseline, isp/classic.py). The
+library work is in isp/evaluate.py and isp/inference.py; this module only turns MODEL into a predict
+callable.
 
-TensorFlow (isp.train, tflite_export.export) is imported by the handlers, not here: `--help` stays instant.
+TensorFlow (isp.train, tflite_export.export) is imported by the handlers and onnxruntime by OnnxModel, not
+here: `--help` stays instant.
 """
 import argparse
 import dataclasses
@@ -18,9 +21,11 @@ from isp.inference import DEFAULT_OVERLAP, DEFAULT_TILE, process_frame, rgb_to_u
 from isp.rundir import BEST_WEIGHTS, RunDir, weights_stage
 from tflite_export import conventions
 from tflite_export.errors import ExportError
+from tflite_export.onnx_runtime import OnnxModel
 from tflite_export.runtime import TFLiteModel
 
 CLASSIC = "classic"
+RUNTIMES = {".tflite": TFLiteModel, ".onnx": OnnxModel}  # model file suffix -> its runtime wrapper
 SENSOR_KEYS = ("cfa", "channel_order", "black_level", "white_level")
 
 
@@ -28,10 +33,11 @@ SENSOR_KEYS = ("cfa", "channel_order", "black_level", "white_level")
 class Predictor:
     """A loaded MODEL: `run` maps raw float32 [1, h, w, 4] in [0, 1] -> rgb [1, 2h, 2w, 3].
 
-    fixed_shape: (h, w) of a fixed-shape .tflite, else None. config: the TrainConfig that gives the
-    sensor profile and default dataset (the run's, else defaults). home: default output folder
-    base. classic: the classical ISP (its white balance is global: `process` computes it per frame).
-    ranges: (input_range, output_range) a .tflite is run with (tflite_export.conventions), else None.
+    fixed_shape: (h, w) of a .tflite/.onnx file with a fixed height and width, else None. config: the
+    TrainConfig that gives the sensor profile and default dataset (the run's, else defaults). home:
+    default output folder base. classic: the classical ISP (its white balance is global: `process`
+    computes it per frame). ranges: (input_range, output_range) a .tflite/.onnx file is run with
+    (tflite_export.conventions), else None.
     """
 
     run: object
@@ -66,25 +72,28 @@ def _keras_stage(model_arg, qat):
 
 
 def load_predictor(model_arg, qat=False, sensor_overrides=None, ranges=(None, None)):
-    """Turn MODEL (classic | .tflite | run folder | checkpoint) into a Predictor.
+    """Turn MODEL (classic | .tflite | .onnx | run folder | checkpoint) into a Predictor.
 
-    ranges: (input_range, output_range) from the flags, each None for the default (a .tflite's
-    export.json, else 0,1); only a .tflite takes them.
+    ranges: (input_range, output_range) from the flags, each None for the default (the export.json
+    beside a .tflite/.onnx file, else 0,1); only those files take them.
     """
-    if any(ranges) and not model_arg.endswith(".tflite"):
-        raise ExportError(f"{model_arg}: --input-range/--output-range apply to .tflite files only; this "
-                          "toolkit's run folders and checkpoints use 0,1")
+    runtime = RUNTIMES.get(os.path.splitext(model_arg)[1])
+    if any(ranges) and runtime is None:
+        raise ExportError(f"{model_arg}: --input-range/--output-range apply to .tflite and .onnx files only; "
+                          "this toolkit's run folders and checkpoints use 0,1")
     if model_arg == CLASSIC:
         config = _config(None, sensor_overrides)
         # The baseline sees normalised RAW: it needs only the layout, never the levels.
         profile = sensor.SensorProfile(cfa=config.cfa, channel_order=tuple(config.channel_order.split(",")))
         return Predictor(lambda raw: classic_isp(raw[0], profile)[None], CLASSIC, config,
                          RunDir.of(config.runs_dir, CLASSIC).eval(), classic=True)
-    if model_arg.endswith(".tflite"):
+    if runtime is not None:
         input_range, output_range = conventions.resolve_ranges(model_arg, *ranges)
-        model = TFLiteModel(model_arg, input_range=input_range, output_range=output_range)
+        model = runtime(model_arg, input_range=input_range, output_range=output_range)
         stem = os.path.splitext(os.path.basename(model_arg))[0]
-        fixed = None if model.is_dynamic else tuple(model.input_shape[1:3])
+        # Fixed by its height and width: a dynamic batch (common in PyTorch exports) still runs at batch 1.
+        hw = tuple(model.input_shape[1:3])
+        fixed = None if None in hw else hw
         return Predictor(model.run, os.path.basename(model_arg),
                          _config(RunDir.locate(model_arg), sensor_overrides),
                          os.path.join(os.path.dirname(os.path.abspath(model_arg)), f"{stem}_eval"), fixed,
@@ -157,7 +166,7 @@ def read_input(path, config):
 
 
 def warn_conventions(predictor, check):
-    """Print the one-line warning of `check` (a conventions.OutputCheck) for a .tflite predictor."""
+    """Print the one-line warning of `check` (a conventions.OutputCheck) for a .tflite/.onnx predictor."""
     warning = predictor.ranges and check.warning(*predictor.ranges)
     if warning:
         print(warning)
@@ -196,8 +205,9 @@ def _add_model_arguments(parser):
     """MODEL, --qat, the sensor flags and --no-progress, shared by eval and process."""
     parser.add_argument("model", metavar="MODEL",
                         help="a run folder, a checkpoint inside one (checkpoints/best.weights.h5 or "
-                             f"qat.weights.h5), a .tflite file, or '{CLASSIC}' for the classical ISP "
-                             "baseline")
+                             f"qat.weights.h5), a .tflite file, a PyTorch-side .onnx file (NCHW: [N, 4, H, "
+                             "W] in, [N, 3, 2H, 2W] out; run with ONNX Runtime on the CPU), or "
+                             f"'{CLASSIC}' for the classical ISP baseline")
     parser.add_argument("--qat", action="store_true",
                         help="for a run folder: use the quantization-aware model (qat.weights.h5)")
     for key in SENSOR_KEYS:
@@ -216,7 +226,9 @@ def add_commands(subparsers):
         description="Evaluate MODEL on every pair of a split: PSNR and SSIM on uint8 images (SSIM "
                     "with a Gaussian 11x11 window, sigma 1.5), optional LPIPS, per-image metrics.csv, "
                     "summary.json and sheet.png (RAW preview | output | target | error map). A dynamic "
-                    ".tflite runs at each image's size; a fixed-shape one goes through the tiler. "
+                    ".tflite or .onnx file runs at each image's size; a fixed-shape one goes through the "
+                    "tiler. A .onnx file runs with ONNX Runtime on the CPU: its PSNR sits beside the "
+                    ".tflite files' (same images, same metrics). "
                     f"'isp eval {CLASSIC}' scores the classical ISP baseline the same way.")
     _add_model_arguments(ev)
     ev.add_argument("--data", metavar="ROOT",
@@ -231,7 +243,7 @@ def add_commands(subparsers):
                     help="images shown in sheet.png, 256 px crops (default: 4)")
     ev.add_argument("--out", metavar="DIR",
                     help="output folder (default: <run>/eval/<split>, <run>/eval_qat/<split> with --qat, "
-                         "<name>_eval/<split> next to a .tflite, "
+                         "<name>_eval/<split> next to a .tflite or .onnx file, "
                          f"runs/{CLASSIC}/eval/<split> for the baseline)")
     ev.set_defaults(func=run_eval)
 
@@ -247,7 +259,8 @@ def add_commands(subparsers):
     pr.add_argument("output", metavar="OUTPUT.png", help="where to write the 8-bit RGB PNG")
     pr.add_argument("--tile", type=int, metavar="N",
                     help="tile side in packed pixels, a multiple of 16 (default: the whole frame up to "
-                         f"1 MP packed, else {DEFAULT_TILE}; a fixed-shape .tflite uses its input size)")
+                         f"1 MP packed, else {DEFAULT_TILE}; a fixed-shape .tflite or .onnx uses its input "
+                         "size)")
     pr.add_argument("--overlap", type=int, metavar="N",
                     help="packed pixels shared by neighbouring tiles; exact for models whose receptive-"
                          f"field radius is at most N/4 (default: {DEFAULT_OVERLAP}, at most half the tile)")

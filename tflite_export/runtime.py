@@ -88,12 +88,7 @@ class TFLiteModel:
         return from_model(_dequantize(out, self.output_quantization), self.output_range)
 
     def _ensure_shape(self, shape):
-        expected = self.input_shape
-        fits = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, shape))
-        if not fits:
-            shown = ", ".join("?" if d is None else str(d) for d in expected)
-            raise ExportError(f"{self.name}: input of shape {list(shape)} does not fit the model's "
-                              f"input [{shown}]; crop or pad the RAW frame to fit")
+        check_input_fits(self.name, shape, self.input_shape)
         if tuple(self._input["shape"]) != tuple(shape):
             self.interpreter.resize_tensor_input(self._input["index"], list(shape), strict=True)
             self.interpreter.allocate_tensors()
@@ -123,10 +118,27 @@ def load_interpreter(path_or_bytes, num_threads=None):
         raise _not_loadable(name, exc) from exc
 
 
+def check_input_fits(name, shape, expected):
+    """ExportError unless an input of `shape` fits the model `name`'s input `expected` (None: any size)."""
+    if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape)):
+        raise ExportError(f"{name}: input of shape {list(shape)} does not fit the model's "
+                          f"input {format_shape(expected)}; crop or pad the RAW frame to fit")
+
+
+def format_shape(dims):
+    """(1, None, None, 4) -> "[1, ?, ?, 4]"."""
+    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+
+
+def first_line(exc):
+    """The first line of a runtime's exception message (its type name when it has none), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _not_loadable(name, exc):
     """The one-line ExportError for a file LiteRT cannot load or allocate."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ExportError(f"{name}: not a loadable .tflite file ({reason}); re-export it")
+    return ExportError(f"{name}: not a loadable .tflite file ({first_line(exc)}); re-export it")
 
 
 def _signature(detail):
