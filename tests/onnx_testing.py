@@ -1,8 +1,8 @@
 """Tiny NCHW ISP graphs written with onnx.helper, as torch.onnx.export would write them (not a test module;
-CI has no torch)."""
+CI has no torch): `isp_onnx` writes one fixed ISP head, `GraphBuilder` any graph of the importer's tests."""
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
 
@@ -64,3 +64,90 @@ def mosaic_reference(raw, scales):
     _, h, w, _ = raw.shape
     mosaic = raw[0].reshape(h, w, 2, 2).transpose(0, 2, 1, 3).reshape(2 * h, 2 * w)
     return np.stack([scale * mosaic for scale in scales], axis=-1)[None].astype(np.float32)
+
+
+
+class GraphBuilder:
+    """Collects nodes and initializers; `model()` makes an ONNX model with input `raw` [1, C, H, W]."""
+
+    def __init__(self, channels=4, seed=0):
+        self.channels = channels
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.inits = [], []
+        self.count = 0
+
+    def const(self, value, dtype=np.float32):
+        """An initializer holding `value`; returns its name."""
+        self.count += 1
+        name = f"c{self.count}"
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def weight(self, *shape, scale=0.3):
+        return self.const(self.rng.normal(0, scale, shape))
+
+    def op(self, op_type, inputs, outputs=1, **attrs):
+        """Add a node; returns its output name (or names when outputs > 1)."""
+        self.count += 1
+        names = [f"t{self.count}_{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, name=f"{op_type.lower()}{self.count}",
+                                           **attrs))
+        return names[0] if outputs == 1 else names
+
+    def conv(self, x, cin, cout, k=3, pads=None, **attrs):
+        pads = [k // 2] * 4 if pads is None else pads
+        return self.op("Conv", [x, self.weight(cout, cin // attrs.get("group", 1), k, k),
+                                self.const(self.rng.normal(0, 0.1, cout))], kernel_shape=[k, k], pads=pads, **attrs)
+
+    def model(self, output, opset=17, dims=(1, None, "H", "W")):
+        """The ONNX model with `output` as its graph output; dims of the input (None -> channels)."""
+        shape = [self.channels if d is None else d for d in dims]
+        graph = helper.make_graph(self.nodes, "test", [helper.make_tensor_value_info("raw", TensorProto.FLOAT, shape)],
+                                  [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+                                  initializer=self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        model.ir_version = 8
+        return model
+
+
+def save(model, path):
+    """Write `model` to `path` (str) and return the path."""
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def isp_head(b, x, crd=True):
+    """Conv(4->12) -> PReLU -> per-channel Mul -> DepthToSpace(2, CRD/DCR) -> Conv(3->3) -> clamp(0, 1):
+    [1, 4, H, W] -> [1, 3, 2H, 2W], with C = 3 > 1 in the pixel shuffle."""
+    y = b.conv(x, 4, 12)
+    y = b.op("PRelu", [y, b.const(b.rng.uniform(0, 0.3, (12, 1, 1)))])
+    y = b.op("Mul", [y, b.const(b.rng.uniform(0.5, 1.5, (12, 1, 1)))])
+    y = b.op("DepthToSpace", [y], blocksize=2, mode="CRD" if crd else "DCR")
+    y = b.conv(y, 3, 3)
+    return b.op("Clip", [y, b.const(0.0), b.const(1.0)])
+
+
+def pixel_shuffle_6d(b, x, channels, block=2):
+    """PyTorch's 6-D pixel shuffle as the dynamo exporter writes it, with the shape from Shape ops:
+    Reshape [N, C, r, r, H, W] -> Transpose (0, 1, 4, 2, 5, 3) -> Reshape [N, C, H*r, W*r]."""
+    shape = b.op("Shape", [x])
+    n, h, w = (b.op("Gather", [shape, b.const([i], np.int64)], axis=0) for i in (0, 2, 3))
+    r = b.const([block], np.int64)
+    c = b.const([channels], np.int64)
+    six = b.op("Concat", [n, c, r, r, h, w], axis=0)
+    y = b.op("Reshape", [x, six])
+    y = b.op("Transpose", [y], perm=[0, 1, 4, 2, 5, 3])
+    hr, wr = b.op("Mul", [h, r]), b.op("Mul", [w, r])
+    return b.op("Reshape", [y, b.op("Concat", [n, c, hr, wr], axis=0)])
+
+
+def pixel_unshuffle_6d(b, x, channels, block=2):
+    """PyTorch's 6-D pixel unshuffle: Reshape [N, C, H, r, W, r] -> Transpose (0, 1, 3, 5, 2, 4) ->
+    Reshape [N, C*r*r, H, W], shapes from Shape/Div arithmetic."""
+    shape = b.op("Shape", [x])
+    n, h, w = (b.op("Gather", [shape, b.const([i], np.int64)], axis=0) for i in (0, 2, 3))
+    r = b.const([block], np.int64)
+    hd, wd = b.op("Div", [h, r]), b.op("Div", [w, r])
+    six = b.op("Concat", [n, b.const([channels], np.int64), hd, r, wd, r], axis=0)
+    y = b.op("Transpose", [b.op("Reshape", [x, six])], perm=[0, 1, 3, 5, 2, 4])
+    return b.op("Reshape", [y, b.op("Concat", [n, b.const([channels * block * block], np.int64), hd, wd], axis=0)])

@@ -3,7 +3,8 @@ RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR flags (align_corners, half_pixel_cente
 
 Both sides are written down as the source coordinate (linear) or source index (nearest) of every
 output pixel; a mapping is chosen only when it gives the same sources for every input length
-1..MAX_CHECKED_LENGTH at the given scale, so no approximation can slip through.
+1..MAX_CHECKED_LENGTH whose output is at least 2 pixels long at the given scale, so no approximation can
+slip through (a 1-pixel output, where pytorch_half_pixel differs by definition, is not an ISP's case).
 """
 import math
 
@@ -54,7 +55,8 @@ def tflite_flags(mode, coordinate_mode, nearest_mode, scale):
 
     mode: "linear" or "nearest"; scale: output/input length ratio (the same for every length).
     """
-    lengths = [n for n in range(1, MAX_CHECKED_LENGTH + 1) if math.isclose(n * scale, round(n * scale))]
+    lengths = [n for n in range(1, MAX_CHECKED_LENGTH + 1)
+               if math.isclose(n * scale, round(n * scale)) and round(n * scale) >= 2]
     if mode not in ("linear", "nearest") or not lengths:
         return None
     for flags in TFLITE_FLAGS:
