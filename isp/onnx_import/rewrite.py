@@ -34,26 +34,73 @@ def crd_source(channels, block):
     return np.array([(k % channels) * r2 + k // channels for k in range(channels * r2)])
 
 
+RESHAPES = ("Reshape", "Unsqueeze", "Squeeze", "Flatten")
+
+
 def pixel_shuffle_chains(graph, probe):
-    """Replace every 6-D pixel-(un)shuffle chain by one DepthToSpace/SpaceToDepth node; returns the count."""
+    """Replace every 6-D pixel-(un)shuffle chain by one DepthToSpace/SpaceToDepth node; returns the count.
+
+    A chain is a Transpose of a rank-6 tensor with one of the CHAINS permutations, with reshape-like
+    nodes (each read only by the next) from a rank-4 tensor before it to a rank-4 tensor after it:
+    the dynamo exporter writes Reshape -> Transpose -> Reshape, the TorchScript one Unsqueeze ->
+    Reshape -> Reshape -> Transpose -> Reshape -> Squeeze. The chain counts only when its two ends
+    have the shapes of that pixel (un)shuffle at every probe size.
+    """
     count = 0
-    for first in [n for n in graph.nodes if n.op == "Reshape"]:
-        shape6 = probe.shapes.get(first.outputs[0], [()])[0]
-        transpose = graph.only_reader(first.outputs[0])
-        last = transpose and transpose.op == "Transpose" and graph.only_reader(transpose.outputs[0])
-        if len(shape6) != 6 or not last or last.op != "Reshape":
-            continue
+    for transpose in [n for n in graph.nodes if n.op == "Transpose"]:
         kind = CHAINS.get(tuple(transpose.attrs.get("perm", ())))
-        block = _chain_block(kind, shape6) if kind else None
-        if block is None:
+        shape6 = probe.shapes.get(transpose.inputs[0], [()])[0]
+        if kind is None or len(shape6) != 6:
             continue
-        index = graph.nodes.index(first)
-        for node in (first, transpose, last):
+        before, start = _reshapes_back(graph, probe, transpose.inputs[0])
+        after, end = _reshapes_forward(graph, probe, transpose.outputs[0])
+        block = _chain_block(kind, shape6)
+        if start is None or end is None or block is None or \
+                not _chain_shapes_fit(kind[0], block, probe.shapes[start], probe.shapes[end]):
+            continue
+        chain = [*before, transpose, *after]
+        index = graph.nodes.index(chain[0])
+        for node in chain:
             graph.nodes.remove(node)
-        graph.nodes.insert(index, Node(kind[0], f"{first.name}_as_{kind[0]}", [first.inputs[0]], last.outputs,
+        graph.nodes.insert(index, Node(kind[0], f"{transpose.name}_as_{kind[0]}", [start], [end],
                                        {"blocksize": block, "mode": kind[1]}))
         count += 1
     return count
+
+
+def _reshapes_back(graph, probe, tensor):
+    """(reshape-like nodes in order, the rank-4 tensor they start from) walking back from `tensor`."""
+    nodes, reader = [], None
+    while len(probe.shapes.get(tensor, [()])[0]) != 4:
+        node = graph.producer(tensor)
+        if node is None or node.op not in RESHAPES or (reader and graph.only_reader(tensor) is not reader):
+            return [], None
+        nodes.insert(0, node)
+        reader, tensor = node, node.inputs[0]
+    return nodes, tensor
+
+
+def _reshapes_forward(graph, probe, tensor):
+    """(reshape-like nodes in order, the rank-4 tensor they end at) walking forward from `tensor`."""
+    nodes = []
+    while True:
+        node = graph.only_reader(tensor)
+        if node is None or node.op not in RESHAPES:
+            return [], None
+        nodes.append(node)
+        tensor = node.outputs[0]
+        if len(probe.shapes.get(tensor, [()])[0]) == 4:
+            return nodes, tensor
+
+
+def _chain_shapes_fit(op, block, starts, ends):
+    """True when every probe's start/end NCHW shapes are those of `op` with `block`."""
+    r = block
+    for (n, c, h, w), end in zip(starts, ends):
+        want = (n, c // (r * r), h * r, w * r) if op == "DepthToSpace" else (n, c * r * r, h // r, w // r)
+        if tuple(end) != want:
+            return False
+    return True
 
 
 def _chain_block(kind, shape6):
