@@ -22,6 +22,7 @@ class TrainConfig:
     data: str = ""                   # dataset root; "" -> built-in default data
     val_fraction: float = 0.1        # used only when the dataset has no val/ split
     model: str = "unet_s"
+    init: str = ""                   # `isp import` folder or trained run whose model + weights training starts from
     epochs: int = 10
     steps_per_epoch: int = 0         # 0 -> one pass over the training pairs
     batch_size: int = 16
@@ -66,7 +67,9 @@ HELP = {
     "runs_dir": "folder that holds run folders",
     "data": "dataset root in the UltraISP layout (default: built-in data synthesised from scikit-image photos)",
     "val_fraction": "share of train held out for validation when the dataset has no val/ split",
-    "model": "registered model name (see `isp models`)",
+    "model": "registered model name (see `isp models`); ignored with --init, which brings its own model",
+    "init": "start from a model instead of a fresh one: an `isp import` output folder (an imported PyTorch/ONNX "
+            "model) or a trained run folder (its best float weights), e.g. to fine-tune on a new sensor",
     "epochs": "float training epochs",
     "steps_per_epoch": "optimizer steps per epoch (0: one pass over the training pairs)",
     "batch_size": "global batch size (split across replicas under a distribution strategy)",

@@ -19,7 +19,7 @@ from data import dataset, levels, pipeline, sensor
 from data.atomic import atomic_path, write_text
 from isp import cluster, losses, metrics, qat
 from isp.errors import ISPError
-from isp.models import build
+from isp.models.architecture import copy_init_architecture, init_source, model_for_run
 from isp.rundir import STAGES, RunDir
 
 QAT_CALIBRATION_BATCHES = 16
@@ -174,14 +174,16 @@ class Trainer:
             keras.mixed_precision.set_global_policy("mixed_float16")
         try:
             with self.strategy.scope():
-                model = build(self.config.model, (None, None, 4))
+                model = model_for_run(self.folder, self.config)
+                if self.config.init:  # a checkpoint to resume from, if any, overrides these in _fit
+                    model.load_weights(init_source(self.config.init)[1])
             best_float = self._fit("float", model, self.config.epochs, self.config.lr)
         finally:
             keras.mixed_precision.set_global_policy("float32")
         summary = {"run_dir": self.run_dir, "best_val_psnr": best_float, "qat_best_val_psnr": None}
         if self.config.qat_epochs:
             with self.strategy.scope():
-                float_model = build(self.config.model, (None, None, 4))
+                float_model = model_for_run(self.folder, self.config)
                 float_model.load_weights(self.folder.best_weights("float"))
                 qat_model = qat.quantize_aware(float_model)
                 calibration = self._batches(epoch=0).take(QAT_CALIBRATION_BATCHES)
@@ -304,7 +306,11 @@ def train(config, progress=True):
     """Start a new run from a TrainConfig; returns the summary dict of Trainer.run()."""
     config = resolve_levels(config)
     chief = is_chief_process(config)
+    if config.init:
+        config = dataclasses.replace(config, model=init_source(config.init)[2])
     run_dir = new_run_dir(config, chief)
+    if config.init:
+        copy_init_architecture(config.init, RunDir(run_dir))
     if chief:
         RunDir(run_dir).save_config(config)
     return _run_trainer(config, run_dir, progress)
