@@ -117,12 +117,13 @@ def _checked(result, what):
 
 
 def _data_crops(splits, profile, input_range):
-    """Up to DATA_CHECK_PAIRS real packed RAW crops [1, 128, 128, 4] in the model's input range."""
+    """Up to DATA_CHECK_PAIRS real packed RAW crops [1, s, s, 4] (s <= 128, a multiple of 16) in the
+    model's input range."""
     pairs = (splits.get("val") or splits.get("train") or [])[:DATA_CHECK_PAIRS]
     crops = []
     for pair in pairs:
         raw = dataset.load_pair(pair, profile)[0]
-        side = min(DATA_CROP, raw.shape[0] // 32 * 32, raw.shape[1] // 32 * 32)
+        side = min(DATA_CROP, raw.shape[0] // 16 * 16, raw.shape[1] // 16 * 16)
         if side:
             crops.append(conventions.to_model(raw[None, :side, :side], input_range))
     return crops
