@@ -316,6 +316,7 @@ def test_fixed_input_size(tmp_path):
     b = GraphBuilder()
     imported, result = check(tmp_path, b.model(isp_head(b, "raw"), dims=(1, 4, 16, 24)), sizes=((16, 24),))
     assert imported.probe.sizes == [(16, 24)]
+    assert any("fixed at 16x24" in note for note in imported.notes)
 
 
 def test_external_weight_data(tmp_path):

@@ -46,6 +46,9 @@ def convert_onnx(path):
     if folded:
         notes.append(f"{folded} BatchNormalization folded into the preceding conv")
     notes += rewrite.fold_crd(graph, probe)
+    if None not in graph.input_dims[2:]:
+        notes.append(f"the ONNX input is fixed at {graph.input_dims[2]}x{graph.input_dims[3]} (no dynamic axes, or "
+                     "dynamic_axes keys that do not match input_names): ONNX Runtime checks it at that size only")
     model = emit.emit(graph, probe)
     return ImportedModel(model, graph, probe, dict(ops), notes, time.time() - started, graph.opset, graph.input_dims)
 
