@@ -13,6 +13,7 @@ from isp import config as config_mod
 from isp import losses, train
 from isp.errors import ISPError
 from isp.models import build
+from train_testing import train_interrupted
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,17 +79,7 @@ def test_train_writes_run_folder_and_resume_matches(pair_tree, tmp_path, monkeyp
     assert np.isfinite(history["float"][-1]["val_psnr"])
     assert config_mod.resolve({}, config_file=os.path.join(run, "config.yaml")) == cfg
     # the same run, interrupted during epoch 2, then resumed, ends with identical weights
-    original_epoch = train.Trainer.train_epoch
-
-    def interrupted_epoch(self, stage, step_fn, epoch, epochs):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return original_epoch(self, stage, step_fn, epoch, epochs)
-
-    monkeypatch.setattr(train.Trainer, "train_epoch", interrupted_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(dataclasses.replace(cfg, name="split"), progress=False)
-    monkeypatch.setattr(train.Trainer, "train_epoch", original_epoch)
+    train_interrupted(dataclasses.replace(cfg, name="split"), monkeypatch)
     train.resume(os.path.join(cfg.runs_dir, "split"), progress=False)
     assert os.path.isfile(os.path.join(run, "checkpoints", "best.weights.h5"))
     for a, b in zip(last_weights(os.path.join(cfg.runs_dir, "split")), last_weights(run)):

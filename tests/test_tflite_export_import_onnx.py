@@ -20,6 +20,7 @@ from tflite_export import import_onnx
 from tflite_export.gpu_check import read_flatbuffer
 from tflite_export.gpu_graph import op_code_name
 from tflite_export.runtime import TFLiteModel
+from train_testing import train_interrupted
 
 
 def head_onnx(tmp_path, name="head", six_d=False, scale=None):
@@ -129,16 +130,7 @@ def test_init_fine_tunes_an_imported_model_and_resumes_exactly(tmp_path, pair_tr
     run = RunDir(full)
     assert run.read_config().model == "imported-test" and os.path.isfile(run.architecture_file)
     assert os.path.isfile(run.best_weights("qat"))
-    original_epoch = train.Trainer.train_epoch
-
-    def interrupted_epoch(self, stage, step_fn, epoch, epochs):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return original_epoch(self, stage, step_fn, epoch, epochs)
-    monkeypatch.setattr(train.Trainer, "train_epoch", interrupted_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(dataclasses.replace(cfg, name="split"), progress=False)
-    monkeypatch.setattr(train.Trainer, "train_epoch", original_epoch)
+    train_interrupted(dataclasses.replace(cfg, name="split"), monkeypatch)
     split = train.resume(os.path.join(cfg.runs_dir, "split"), progress=False)["run_dir"]
     weights = []
     for folder in (full, split):
