@@ -388,8 +388,9 @@ def add_arguments(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _budget(args):
-    """The TrainConfig overrides given on the command line."""
+def budget_overrides(args):
+    """The TrainConfig overrides given on the command line (epochs, steps_per_epoch, batch_size, crop, lr, data,
+    val_images; flags left unset are left out)."""
     values = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
               "crop": args.crop, "lr": args.lr, "data": args.data, "val_images": args.val_images}
     return {key: value for key, value in values.items() if value is not None}
@@ -399,7 +400,7 @@ def run(args):
     """Run the zoo from parsed args, print the table, write --out; returns the zoo dict."""
     from isp.models import list_models
     models = args.models.split(",") if args.models else list_models()
-    zoo = run_zoo(models, args.runs_dir, _budget(args), args.config, args.seeds, args.rounds, args.runs,
+    zoo = run_zoo(models, args.runs_dir, budget_overrides(args), args.config, args.seeds, args.rounds, args.runs,
                   args.warmup, args.threads, parse_shape(args.input_shape, "--input-shape", BenchError),
                   args.heldout_photos, not args.no_progress)
     out = args.out or os.path.join(args.runs_dir, "zoo.md")
