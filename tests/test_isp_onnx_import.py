@@ -157,6 +157,17 @@ def test_space_to_depth_and_6d_chains(tmp_path):
     assert not [layer for layer in imported.model.layers if "Reshape" in type(layer).__name__]
 
 
+def test_pixel_unshuffle_behind_a_no_op_reshape_folds_into_the_conv(tmp_path):
+    """The dynamo exporter follows the 6-D chain by a Reshape to the same shape: the CRD order still goes
+    into the reading conv's input channels, with no permutation conv."""
+    b = GraphBuilder()
+    y = pixel_unshuffle_6d(b, b.conv("raw", 4, 3), channels=3)
+    y = b.op("Reshape", [b.op("Identity", [y]), b.op("Shape", [y])])
+    imported, _ = check(tmp_path, b.model(b.conv(y, 12, 12, k=1)))
+    assert any("CRD folded into the input channels of Conv" in note for note in imported.notes)
+    assert not [layer for layer in imported.model.layers if not layer.trainable]
+
+
 def channel_probe(imported):
     """Output of `imported` for an input whose channel k holds the value k: [2h, 2w, C]."""
     x = np.broadcast_to(np.arange(12, dtype=np.float32), (1, 4, 6, 12)).copy()

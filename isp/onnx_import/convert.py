@@ -38,6 +38,7 @@ def convert_onnx(path):
         raise ISPError(f"{path}: the input's channel dimension is dynamic; export with a fixed 4-channel input")
     probe = probe_mod.probe_and_fold(graph, path)
     notes = []
+    rewrite.drop_identities(graph, probe)
     chains = rewrite.pixel_shuffle_chains(graph, probe)
     if chains:
         notes.append(f"{chains} six-dimensional Reshape/Transpose pixel-(un)shuffle chain(s) -> DEPTH_TO_SPACE / "

@@ -462,7 +462,9 @@ def pool(ctx, node):
 
 
 def global_pool(ctx, node):
-    layer_type = keras.layers.GlobalAveragePooling2D if node.op == "GlobalAveragePool" else keras.layers.GlobalMaxPooling2D
+    """GlobalAveragePool (MEAN) / GlobalMaxPool (REDUCE_MAX) over H and W, keeping [N, 1, 1, C]."""
+    is_mean = node.op == "GlobalAveragePool"
+    layer_type = keras.layers.GlobalAveragePooling2D if is_mean else keras.layers.GlobalMaxPooling2D
     return layer_type(keepdims=True, name=ctx.layer_name(node))(ctx.data(node.inputs[0]))
 
 

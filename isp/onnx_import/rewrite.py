@@ -1,5 +1,7 @@
 """IR passes between probing and emitting: each keeps the graph's function exactly.
 
+- `drop_identities`: Identity, Dropout and reshapes that keep the shape (the dynamo exporter writes
+  them) -> gone, so the folds below see the conv next to a pixel shuffle;
 - `pixel_shuffle_chains`: Reshape(6-D) -> Transpose -> Reshape(4-D) -> one DepthToSpace or
   SpaceToDepth node (the GPU delegate refuses rank-6 tensors);
 - `fold_batchnorm`: BatchNormalization after a conv -> the conv's weights and bias;
@@ -35,6 +37,27 @@ def crd_source(channels, block):
 
 
 RESHAPES = ("Reshape", "Unsqueeze", "Squeeze", "Flatten")
+NO_OPS = ("Identity", "Dropout")  # at inference
+
+
+def drop_identities(graph, probe):
+    """Remove no-op nodes (Identity, Dropout, a reshape whose output shape is its input's at every
+    probe size) on data tensors, rewiring their readers; returns the count."""
+    count = 0
+    for node in [n for n in graph.nodes if n.op in NO_OPS + RESHAPES]:
+        source, target = node.inputs[0], node.outputs[0]
+        shapes = probe.shapes.get(source)
+        if shapes is None or (node.op in RESHAPES and probe.shapes.get(target) != shapes):
+            continue
+        if target == graph.output_name:
+            if source == graph.input_name:
+                continue
+            graph.output_name = source
+        for reader in graph.consumers(target):
+            reader.inputs = [source if t == target else t for t in reader.inputs]
+        graph.nodes.remove(node)
+        count += 1
+    return count
 
 
 def pixel_shuffle_chains(graph, probe):
