@@ -1,7 +1,6 @@
 """`convert_onnx(path)`: an ONNX ISP graph -> a functional tf_keras model, and the check of that model
 against ONNX Runtime on the same inputs.
 """
-import collections
 import dataclasses
 import time
 
@@ -30,10 +29,8 @@ class ImportedModel:
 
 def convert_onnx(path):
     """ImportedModel of the ONNX file at `path`; ISPError (one line per problem) when it cannot be imported."""
-    import onnx
     started = time.time()
     graph = graph_mod.load(path)
-    ops = collections.Counter(n.op_type for n in onnx.load(path, load_external_data=False).graph.node)
     if graph.input_dims[1] is None:
         raise ISPError(f"{path}: the input's channel dimension is dynamic; export with a fixed 4-channel input")
     probe = probe_mod.probe_and_fold(graph, path)
@@ -51,7 +48,8 @@ def convert_onnx(path):
         notes.append(f"the ONNX input is fixed at {graph.input_dims[2]}x{graph.input_dims[3]} (no dynamic axes, or "
                      "dynamic_axes keys that do not match input_names): ONNX Runtime checks it at that size only")
     model = emit.emit(graph, probe)
-    return ImportedModel(model, graph, probe, dict(ops), notes, time.time() - started, graph.opset, graph.input_dims)
+    return ImportedModel(model, graph, probe, graph.op_counts, notes, time.time() - started, graph.opset,
+                         graph.input_dims)
 
 
 def in_toolkit_convention(imported, input_range, output_range):

@@ -137,7 +137,7 @@ def _affine(x, value_range, name, inverse):
     return x
 
 
-def _apply(ctx, layer, inputs, weights=None):
+def _apply(layer, inputs, weights=None):
     """Call `layer` on `inputs` and set its weights (a list of arrays) when given."""
     out = layer(inputs)
     if weights is not None:
@@ -205,7 +205,7 @@ def conv(ctx, node):
     else:
         layer = keras.layers.Conv2D(cout, kernel, groups=group, **common)
         kernel_value = weights.transpose(2, 3, 1, 0)
-    return _apply(ctx, layer, x, [kernel_value] + ([bias] if bias is not None else []))
+    return _apply(layer, x, [kernel_value] + ([bias] if bias is not None else []))
 
 
 def conv_transpose(ctx, node):
@@ -228,7 +228,7 @@ def conv_transpose(ctx, node):
         raise ISPError(f"ConvTranspose node {node.name!r}: output_padding larger than padding is not supported")
     layer = keras.layers.Conv2DTranspose(cout, kernel, strides=strides, padding="valid", output_padding=0,
                                          use_bias=bias is not None, name=ctx.layer_name(node))
-    y = _apply(ctx, layer, x, [weights.transpose(2, 3, 1, 0)] + ([bias] if bias is not None else []))
+    y = _apply(layer, x, [weights.transpose(2, 3, 1, 0)] + ([bias] if bias is not None else []))
     if any(crop[0] + crop[1]):
         y = keras.layers.Cropping2D(crop, name=ctx.layer_name(node, "_crop"))(y)
     return y
@@ -239,7 +239,7 @@ def batch_norm(ctx, node):
     gamma, beta, mean, var = (ctx.need_const(node, i, "statistics").astype(np.float64) for i in range(1, 5))
     scale = gamma / np.sqrt(var + node.attrs.get("epsilon", 1e-5))
     layer = keras.layers.DepthwiseConv2D(1, name=ctx.layer_name(node))
-    return _apply(ctx, layer, ctx.data(node.inputs[0]), [scale.reshape(1, 1, -1, 1), beta - mean * scale])
+    return _apply(layer, ctx.data(node.inputs[0]), [scale.reshape(1, 1, -1, 1), beta - mean * scale])
 
 
 def channel_permute(ctx, node):
@@ -248,7 +248,7 @@ def channel_permute(ctx, node):
     kernel = np.zeros((1, 1, len(perm), len(perm)), np.float32)
     kernel[0, 0, perm, np.arange(len(perm))] = 1.0
     layer = keras.layers.Conv2D(len(perm), 1, use_bias=False, trainable=False, name=ctx.layer_name(node))
-    return _apply(ctx, layer, ctx.data(node.inputs[0]), [kernel])
+    return _apply(layer, ctx.data(node.inputs[0]), [kernel])
 
 
 def gemm(ctx, node):
@@ -264,7 +264,7 @@ def gemm(ctx, node):
     bias = ctx.const(node.inputs[2]) if len(node.inputs) > 2 else None
     bias = None if bias is None else np.broadcast_to(bias * node.attrs.get("beta", 1.0), (weights.shape[1],))
     layer = keras.layers.Dense(weights.shape[1], use_bias=bias is not None, name=ctx.layer_name(node))
-    return _apply(ctx, layer, x, [weights] + ([bias] if bias is not None else []))
+    return _apply(layer, x, [weights] + ([bias] if bias is not None else []))
 
 
 # ---- activations and elementwise ----------------------------------------------------------------
@@ -306,8 +306,8 @@ def prelu(ctx, node):
     else:
         raise ISPError(f"PRelu node {node.name!r}: slope of shape {slope.shape} is neither per channel nor shared")
     if ctx.rank(node.inputs[0]) == 2:
-        return _apply(ctx, keras.layers.PReLU(name=ctx.layer_name(node)), x, [slope])
-    return _apply(ctx, keras.layers.PReLU(shared_axes=[1, 2], name=ctx.layer_name(node)), x,
+        return _apply(keras.layers.PReLU(name=ctx.layer_name(node)), x, [slope])
+    return _apply(keras.layers.PReLU(shared_axes=[1, 2], name=ctx.layer_name(node)), x,
                   [slope.reshape(1, 1, -1)])
 
 
@@ -330,7 +330,7 @@ def clip(ctx, node):
     if lo is None and hi is None:
         return x
     op, bound = ("max", lo) if hi is None else ("min", hi)
-    return _apply(ctx, layers.ConstantOp(op, (), name=name), x, [np.float32(bound)])
+    return _apply(layers.ConstantOp(op, (), name=name), x, [np.float32(bound)])
 
 
 def _nhwc_const(node, value, data_rank):
@@ -372,7 +372,7 @@ def binary(ctx, node):
     data, constant = (b, ca) if ca is not None else (a, cb)
     value = _nhwc_const(node, constant, ctx.rank(data))
     layer = layers.ConstantOp(op, value.shape, constant_first=ca is not None, name=ctx.layer_name(node))
-    return _apply(ctx, layer, ctx.data(data), [value])
+    return _apply(layer, ctx.data(data), [value])
 
 
 def concat(ctx, node):

@@ -3,6 +3,7 @@
 The IR keeps ONNX's own conventions (NCHW, attribute names); later passes rewrite it. Only the
 default ONNX domain is accepted, at opsets 11-20 (what PyTorch's two exporters write).
 """
+import collections
 import dataclasses
 import os
 
@@ -29,7 +30,8 @@ class Graph:
     """The model as IR. consts: name -> np.ndarray (initializers, Constant nodes, folded values).
 
     input_name/output_name: the one data input [N, C, H, W] and the one output. input_dims: the
-    declared input dims, None where dynamic. opset: the default-domain opset.
+    declared input dims, None where dynamic. opset: the default-domain opset. op_counts: op type ->
+    node count of the file as read (Constant nodes included), before any pass.
     """
 
     nodes: list
@@ -38,6 +40,7 @@ class Graph:
     output_name: str
     input_dims: tuple
     opset: int
+    op_counts: dict
     name: str = "imported"
 
     def producer(self, tensor):
@@ -104,7 +107,8 @@ def load(path):
         attrs = {k: _plain(v) for k, v in attrs.items()}
         nodes.append(Node(node.op_type, node.name or f"{node.op_type}_{index}", list(node.input),
                           list(node.output), attrs))
-    return Graph(nodes, consts, inputs[0].name, graph.output[0].name, dims, opset,
+    op_counts = dict(collections.Counter(node.op_type for node in graph.node))
+    return Graph(nodes, consts, inputs[0].name, graph.output[0].name, dims, opset, op_counts,
                  name=graph.name or os.path.splitext(os.path.basename(path))[0])
 
 
