@@ -80,7 +80,7 @@ def import_onnx(path, out_dir, recipe="fp16", data=None, input_range=conventions
         tflite = TFLiteModel(folder.model(dynamic=True))  # default ranges: values pass through unchanged
         checks["tflite_vs_onnx"] = compare(session, tflite.run, random_inputs(4, CHECK_SIZES[:1],
                                                                               value_range=input_range))
-        report["onnx"] = {"sha256": _sha256(path), "opset": imported.opset, "ops": imported.onnx_ops,
+        report["onnx"] = {"sha256": _sha256(path), "opset": imported.graph.opset, "ops": imported.graph.op_counts,
                           "import_seconds": round(imported.seconds, 2), "rewrites": imported.notes, "checks": checks}
         if splits.get("val"):
             ranged = TFLiteModel(folder.model(dynamic=True), input_range=input_range, output_range=output_range)
@@ -94,16 +94,17 @@ def import_onnx(path, out_dir, recipe="fp16", data=None, input_range=conventions
 
 def _check_isp_shapes(path, imported):
     """ISPError unless the graph maps [1, 4, H, W] -> [1, 3, 2H, 2W] at every probe size."""
-    probe = imported.probe
-    for (h, w), out in zip(probe.sizes, probe.shapes[imported.graph.output_name]):
-        if imported.input_dims[1] != 4 or tuple(out) != (1, 3, 2 * h, 2 * w):
-            raise ISPError(f"{path}: maps [1, {imported.input_dims[1]}, {h}, {w}] to {list(out)}; a challenge ISP "
-                           f"model maps packed RAW [1, 4, H, W] to RGB [1, 3, 2H, 2W]")
+    graph, probe = imported.graph, imported.probe
+    channels = graph.input_dims[1]
+    for (h, w), out in zip(probe.sizes, probe.shapes[graph.output_name]):
+        if channels != 4 or tuple(out) != (1, 3, 2 * h, 2 * w):
+            raise ISPError(f"{path}: maps [1, {channels}, {h}, {w}] to {list(out)}; a challenge ISP model maps "
+                           "packed RAW [1, 4, H, W] to RGB [1, 3, 2H, 2W]")
 
 
 def _check_sizes(imported):
     """Input sizes of the random check: the fixed input size of a fixed-shape file, else CHECK_SIZES."""
-    dims = imported.input_dims[2:]
+    dims = imported.graph.input_dims[2:]
     return [tuple(dims)] if None not in dims else list(CHECK_SIZES)
 
 
@@ -176,4 +177,3 @@ def format_report(report):
         lines.append(f"  fidelity on {fid['images']} val images: TFLite {fid['tflite_psnr']:.2f} dB, Keras "
                      f"{fid['keras_psnr']:.2f} dB, delta {fid['psnr_delta_db']:+.3f} dB")
     return "\n".join(lines)
-

@@ -14,17 +14,16 @@ FP32_TOLERANCE = 1e-4  # max |Keras - ONNX Runtime| allowed, as a share of the O
 
 @dataclasses.dataclass
 class ImportedModel:
-    """model: tf_keras [1, H, W, C] NHWC -> NHWC output. onnx_ops: op type counts of the file.
-    notes: what the rewrite passes did (one line each). seconds: conversion time. opset: the file's."""
+    """model: tf_keras [1, H, W, C] NHWC -> NHWC output, in the file's own value convention. graph, probe:
+    the rewritten IR (its opset, input_dims and op_counts are the file's; `emit.emit(graph, probe,
+    ranges)` rebuilds the model in another convention). notes: what the rewrite passes did (one line
+    each). seconds: conversion time."""
 
     model: object
     graph: object
     probe: object
-    onnx_ops: dict
     notes: list
     seconds: float
-    opset: int
-    input_dims: tuple
 
 
 def convert_onnx(path):
@@ -48,8 +47,7 @@ def convert_onnx(path):
         notes.append(f"the ONNX input is fixed at {graph.input_dims[2]}x{graph.input_dims[3]} (no dynamic axes, or "
                      "dynamic_axes keys that do not match input_names): ONNX Runtime checks it at that size only")
     model = emit.emit(graph, probe)
-    return ImportedModel(model, graph, probe, graph.op_counts, notes, time.time() - started, graph.opset,
-                         graph.input_dims)
+    return ImportedModel(model, graph, probe, notes, time.time() - started)
 
 
 def in_toolkit_convention(imported, input_range, output_range):
