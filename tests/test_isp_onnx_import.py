@@ -1,5 +1,7 @@
 """The ONNX importer op by op: each graph (onnx.helper, seeded weights) converted to tf_keras and
 compared with ONNX Runtime on random NHWC-transposed inputs at two sizes, atol 1e-4."""
+import os
+
 import numpy as np
 import pytest
 
@@ -365,3 +367,23 @@ def test_bad_files_are_one_line_errors(tmp_path):
     garbage.write_bytes(b"\x00not an onnx file" * 10)
     with pytest.raises(ISPError, match="not a readable ONNX file|opset"):
         convert_onnx(str(garbage))
+
+
+TORCH_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "torch_onnx")
+TORCH_FILES = sorted(name[:-len(".onnx")] for name in os.listdir(TORCH_FIXTURES) if name.endswith(".onnx"))
+
+
+@pytest.mark.parametrize("name", TORCH_FILES)
+def test_files_written_by_both_torch_exporters_match_pytorch(name):
+    """Real torch.onnx.export files (TorchScript and dynamo, fixtures/torch_onnx/make_fixtures.py): the
+    converted model gives PyTorch's own output, and ONNX Runtime's at another size."""
+    path = os.path.join(TORCH_FIXTURES, f"{name}.onnx")
+    imported = convert_onnx(path)
+    saved = np.load(os.path.join(TORCH_FIXTURES, f"{name}.npz"))
+    got = imported.model(saved["raw"].transpose(0, 2, 3, 1)).numpy().transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, saved["rgb"], atol=ATOL)
+    scale = 4095.0 if name.startswith("se_linear") else 1.0
+    inputs = random_inputs(4, [(40, 56)], seed=2, value_range=(0.0, scale))
+    assert compare(onnx_session(path), keras_predict(imported.model), inputs)["relative_diff"] < ATOL
+    reshapes = [layer for layer in imported.model.layers if type(layer).__name__ == "Reshape"]
+    assert all(len(layer.input_shape) == 2 for layer in reshapes)  # only the pooled [N, C] -> [N, 1, 1, C]
