@@ -78,7 +78,8 @@ def test_batchnorm_folded_and_standalone(tmp_path):
     y = b.op("BatchNormalization", [b.conv("raw", 4, 8), *stats(8)], epsilon=1e-3)
     y = b.op("BatchNormalization", [b.op("Relu", [y]), *stats(8)])
     imported, _ = check(tmp_path, b.model(y))
-    assert any("1 BatchNormalization folded" in note for note in imported.notes)
+    assert any("2 BatchNormalization / per-channel Mul, Add, Sub -> 1 folded" in note for note in imported.notes)
+    assert [type(layer).__name__ for layer in imported.model.layers[1:]] == ["Conv2D", "ReLU", "DepthwiseConv2D"]
 
 
 ACTIVATIONS = {
@@ -145,7 +146,8 @@ def test_depth_to_space_both_modes_with_three_colours(tmp_path, mode):
     b = GraphBuilder()
     imported, _ = check(tmp_path, b.model(isp_head(b, "raw", crd=mode == "CRD")))
     if mode == "CRD":
-        assert any("CRD folded into the output channels of Conv" in note for note in imported.notes)
+        assert any("CRD folded into the channels of 1 conv(s) (conv3) and 2 per-channel op(s)" in note
+                   for note in imported.notes), imported.notes
 
 
 def test_space_to_depth_and_6d_chains(tmp_path):
@@ -166,7 +168,7 @@ def test_pixel_unshuffle_behind_a_no_op_reshape_folds_into_the_conv(tmp_path):
     y = pixel_unshuffle_6d(b, b.conv("raw", 4, 3), channels=3)
     y = b.op("Reshape", [b.op("Identity", [y]), b.op("Shape", [y])])
     imported, _ = check(tmp_path, b.model(b.conv(y, 12, 12, k=1)))
-    assert any("CRD folded into the input channels of Conv" in note for note in imported.notes)
+    assert any("CRD folded into the channels of 1 conv(s)" in note for note in imported.notes)
     assert not [layer for layer in imported.model.layers if not layer.trainable]
 
 
@@ -191,8 +193,24 @@ def test_crd_channel_order_probe(tmp_path, through_conv):
     for c in range(3):
         np.testing.assert_array_equal(out[..., c], c * 4 + (yy % 2) * 2 + (xx % 2))
     note = " ".join(imported.notes)
-    assert ("folded into the output channels" in note) == through_conv
+    assert ("folded into the channels of 1 conv(s)" in note) == through_conv
     assert ("1x1 CONV_2D permutes" in note) != through_conv
+
+
+def test_crd_permutation_passes_through_a_gated_product_into_four_convs(tmp_path):
+    """SYENet's tail: (conv_a * conv_b) * scale -> x; gate = sigmoid(conv(prelu(conv(mean_HW(x))))); x * gate ->
+    pixel shuffle. The CRD order goes into conv_a, conv_b, the gate's last conv (output channels) and its
+    first conv (input channels): no permutation conv is left."""
+    b = GraphBuilder()
+    x = b.op("Mul", [b.conv("raw", 4, 12), b.conv("raw", 4, 12, k=1)])
+    x = b.op("Mul", [x, b.const(b.rng.uniform(0.5, 1.5, (12, 1, 1)))])
+    gate = b.op("ReduceMean", [x], axes=[2, 3], keepdims=1)
+    gate = b.op("PRelu", [b.conv(gate, 12, 6, k=1), b.const(np.full((6, 1, 1), 0.2))])
+    gate = b.op("Sigmoid", [b.conv(gate, 6, 12, k=1)])
+    y = b.op("DepthToSpace", [b.op("Mul", [x, gate])], blocksize=2, mode="CRD")
+    imported, _ = check(tmp_path, b.model(y))
+    assert any("CRD folded into the channels of 4 conv(s)" in note for note in imported.notes), imported.notes
+    assert all(layer.trainable for layer in imported.model.layers)
 
 
 def test_crd_negative_control_fails_the_check(tmp_path, monkeypatch):

@@ -39,9 +39,11 @@ def convert_onnx(path):
     if chains:
         notes.append(f"{chains} six-dimensional Reshape/Transpose pixel-(un)shuffle chain(s) -> DEPTH_TO_SPACE / "
                      "SPACE_TO_DEPTH")
-    folded = rewrite.fold_batchnorm(graph)
-    if folded:
-        notes.append(f"{folded} BatchNormalization folded into the preceding conv")
+    affines = rewrite.channel_affines(graph, probe)
+    folded = rewrite.fold_affines(graph)
+    if affines:
+        notes.append(f"{affines} BatchNormalization / per-channel Mul, Add, Sub -> {folded} folded into the conv "
+                     "before them, the rest one 1x1 DEPTHWISE_CONV_2D each")
     notes += rewrite.fold_crd(graph, probe)
     if None not in graph.input_dims[2:]:
         notes.append(f"the ONNX input is fixed at {graph.input_dims[2]}x{graph.input_dims[3]} (no dynamic axes, or "

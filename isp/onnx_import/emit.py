@@ -18,6 +18,8 @@ LOWEST = float(np.finfo(np.float32).min)
 
 # what to write in PyTorch instead of an op this importer (and the GPU delegate) does not take
 ADVICE = {
+    "BatchNormalization": "its statistics are computed in the graph: export the model in eval mode "
+                          "(model.eval()) so that BatchNorm2d uses its running statistics",
     "Transpose": "avoid permute()/transpose() of activations; use nn.PixelShuffle / nn.PixelUnshuffle for "
                  "pixel (un)shuffle",
     "Gather": "avoid indexing activations with index lists (x[:, [2, 1, 0]]); reorder the producing conv's "
@@ -234,12 +236,12 @@ def conv_transpose(ctx, node):
     return y
 
 
-def batch_norm(ctx, node):
-    """A BatchNormalization no conv absorbed: a per-channel affine as a 1x1 DEPTHWISE_CONV_2D."""
-    gamma, beta, mean, var = (ctx.need_const(node, i, "statistics").astype(np.float64) for i in range(1, 5))
-    scale = gamma / np.sqrt(var + node.attrs.get("epsilon", 1e-5))
+def channel_affine(ctx, node):
+    """ChannelAffine (from rewrite.channel_affines): x * scale + bias per channel, a trainable 1x1
+    DEPTHWISE_CONV_2D (as the native models write it)."""
+    scale, bias = (ctx.graph.consts[t].reshape(-1) for t in node.inputs[1:])
     layer = keras.layers.DepthwiseConv2D(1, name=ctx.layer_name(node))
-    return _apply(layer, ctx.data(node.inputs[0]), [scale.reshape(1, 1, -1, 1), beta - mean * scale])
+    return _apply(layer, ctx.data(node.inputs[0]), [scale.reshape(1, 1, -1, 1), bias])
 
 
 def channel_permute(ctx, node):
@@ -570,7 +572,7 @@ def split(ctx, node):
 
 
 HANDLERS = {
-    "Conv": conv, "ConvTranspose": conv_transpose, "BatchNormalization": batch_norm,
+    "Conv": conv, "ConvTranspose": conv_transpose, "ChannelAffine": channel_affine,
     "ChannelPermute": channel_permute, "Gemm": gemm, "MatMul": gemm,
     "Relu": relu, "LeakyRelu": leaky_relu, "PRelu": prelu, "Sigmoid": activation("sigmoid"),
     "Tanh": activation("tanh"), "Clip": clip, "HardSigmoid": unary("hard_sigmoid", "alpha", "beta", 0.2, 0.5),

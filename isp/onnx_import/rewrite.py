@@ -4,13 +4,14 @@
   them) -> gone, so the folds below see the conv next to a pixel shuffle;
 - `pixel_shuffle_chains`: Reshape(6-D) -> Transpose -> Reshape(4-D) -> one DepthToSpace or
   SpaceToDepth node (the GPU delegate refuses rank-6 tensors);
-- `fold_batchnorm`: BatchNormalization after a conv -> the conv's weights and bias;
+- `channel_affines` + `fold_affines`: BatchNormalization and Mul/Add/Sub by per-channel constants ->
+  one ChannelAffine each (consecutive ones merged), folded into the conv before it where there is
+  one; the rest become a trainable 1x1 DEPTHWISE_CONV_2D (not a frozen MUL + ADD pair);
 - `fold_crd`: PyTorch's pixel shuffle is CRD-ordered, TFLite's DEPTH_TO_SPACE is DCR. The CRD
-  order is folded into the conv that produces the tensor (a fixed permutation of its output
-  channels and of every per-channel op in between); a pixel unshuffle (CRD SpaceToDepth) into the
-  conv that reads it (its input channels). Where no single conv is there, a 1x1 permutation
-  conv ("ChannelPermute", one CONV_2D) does it: cheaper on the GPU than GATHER (not delegated on
-  every build) or C*r*r one-channel slices and a concat.
+  order is a fixed channel permutation, pushed through the per-channel ops around the tensor into
+  the convs that produce it (output channels) and that read it (input channels). Where that
+  cannot be done, a 1x1 permutation conv ("ChannelPermute", one CONV_2D) does it: cheaper on the
+  GPU than GATHER (not delegated on every build) or C*r*r one-channel slices and a concat.
 """
 import numpy as np
 
@@ -19,7 +20,7 @@ from isp.onnx_import.graph import Node
 # one data input, per-element, keeps channels: a channel permutation passes straight through them
 ELEMENTWISE = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Elu", "Identity",
                "Dropout", "Abs", "Neg", "Sqrt", "Exp", "Softplus", "Selu", "Celu", "Gelu", "Mish")
-PER_CHANNEL_CONST = ("Add", "Sub", "Mul", "Div", "PRelu", "Max", "Min", "Pow")
+CHANNEL_SPATIAL = ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Resize", "Upsample", "Pad")
 CONVS = ("Conv", "ConvTranspose")
 
 # (perm of the 6-D transpose, what the chain is): N, C, r, r, H, W orders of each pixel (un)shuffle
@@ -136,25 +137,75 @@ def _chain_block(kind, shape6):
     return int(r1) if r1 == r2 and r1 > 1 else None
 
 
-def fold_batchnorm(graph):
-    """Fold each BatchNormalization whose input is a group-1 conv read by nothing else; returns the count."""
+def channel_affines(graph, probe):
+    """BatchNormalization (inference) and Mul/Add/Sub by per-channel constants -> ChannelAffine nodes
+    (x * scale + bias, both [C, 1, 1]); consecutive affines merged into one. Returns the count made."""
     count = 0
-    for bn in [n for n in graph.nodes if n.op == "BatchNormalization"]:
-        conv = graph.producer(bn.inputs[0])
-        if conv is None or conv.op not in CONVS or graph.only_reader(bn.inputs[0]) is not bn \
-                or not all(t in graph.consts for t in bn.inputs[1:5]) or conv.attrs.get("group", 1) != 1:
+    for node in list(graph.nodes):
+        if node.op == "BatchNormalization" and all(t in graph.consts for t in node.inputs[1:5]):
+            gamma, beta, mean, var = (graph.consts[t].astype(np.float64) for t in node.inputs[1:5])
+            scale = gamma / np.sqrt(var + node.attrs.get("epsilon", 1e-5))
+            _make_affine(graph, node, node.inputs[0], scale, beta - mean * scale)
+            count += 1
+        elif node.op in ("Mul", "Add", "Sub") and len(node.inputs) == 2:
+            data, value = _per_channel_operand(graph, probe, node)
+            if data is None or (node.op == "Sub" and data != node.inputs[0]):
+                continue
+            ones, zeros = np.ones_like(value), np.zeros_like(value)
+            scale, bias = {"Mul": (value, zeros), "Add": (ones, value), "Sub": (ones, -value)}[node.op]
+            _make_affine(graph, node, data, scale, bias)
+            count += 1
+    for node in [n for n in graph.nodes if n.op == "ChannelAffine"]:
+        before = graph.producer(node.inputs[0])
+        if before is not None and before.op == "ChannelAffine" and graph.only_reader(node.inputs[0]) is node:
+            s1, b1, s2, b2 = (graph.consts[t].astype(np.float64) for t in (*before.inputs[1:], *node.inputs[1:]))
+            _set_input(graph, before, 1, s1 * s2)
+            _set_input(graph, before, 2, b1 * s2 + b2)
+            before.outputs = list(node.outputs)
+            graph.nodes.remove(node)
+    return count
+
+
+def _per_channel_operand(graph, probe, node):
+    """(data input, constant as [C] float64) when `node` combines a rank-4 activation with a [C, 1, 1] or
+    [1, C, 1, 1] constant of C > 1 channels; else (None, None)."""
+    for data, const in (node.inputs, node.inputs[::-1]):
+        value = graph.consts.get(const)
+        shapes = probe.shapes.get(data)
+        if value is None or shapes is None or len(shapes[0]) != 4 or data in graph.consts:
             continue
-        gamma, beta, mean, var = (graph.consts[t].astype(np.float64) for t in bn.inputs[1:5])
-        scale = gamma / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
+        channels = shapes[0][1]
+        if channels > 1 and value.shape in ((channels, 1, 1), (1, channels, 1, 1)):
+            return data, value.astype(np.float64).reshape(-1)
+    return None, None
+
+
+def _make_affine(graph, node, data, scale, bias):
+    """Turn `node` into ChannelAffine(data, scale, bias) with private [C, 1, 1] constants."""
+    node.op, node.inputs, node.attrs = "ChannelAffine", [data, "", ""], {}
+    _set_input(graph, node, 1, np.asarray(scale, np.float32).reshape(-1, 1, 1))
+    _set_input(graph, node, 2, np.asarray(bias, np.float32).reshape(-1, 1, 1))
+
+
+def fold_affines(graph):
+    """Fold each ChannelAffine whose input is a group-1 conv read by nothing else into that conv; returns
+    the count (the rest are emitted as one 1x1 DEPTHWISE_CONV_2D each)."""
+    count = 0
+    for affine in [n for n in graph.nodes if n.op == "ChannelAffine"]:
+        conv = graph.producer(affine.inputs[0])
+        if conv is None or conv.op not in CONVS or graph.only_reader(affine.inputs[0]) is not affine \
+                or conv.attrs.get("group", 1) != 1:
+            continue
+        scale, shift = (graph.consts[t].astype(np.float64).reshape(-1) for t in affine.inputs[1:])
         axis = 0 if conv.op == "Conv" else 1
         weights = graph.consts[conv.inputs[1]].astype(np.float64)
         shape = [1] * weights.ndim
         shape[axis] = -1
         bias = graph.consts[conv.inputs[2]] if len(conv.inputs) > 2 and conv.inputs[2] else 0.0
         _set_input(graph, conv, 1, (weights * scale.reshape(shape)).astype(np.float32))
-        _set_input(graph, conv, 2, ((bias - mean) * scale + beta).astype(np.float32))
-        conv.outputs = list(bn.outputs)
-        graph.nodes.remove(bn)
+        _set_input(graph, conv, 2, (bias * scale + shift).astype(np.float32))
+        conv.outputs = list(affine.outputs)
+        graph.nodes.remove(affine)
         count += 1
     return count
 
@@ -162,7 +213,12 @@ def fold_batchnorm(graph):
 def fold_crd(graph, probe):
     """Make every DepthToSpace/SpaceToDepth DCR (TFLite's order) without changing the function.
 
-    Returns one line per CRD node saying how its order was folded.
+    The tensor next to the node (a DepthToSpace's input, a SpaceToDepth's output) must then hold, at
+    channel k, the CRD channel crd_source[k]. That permutation is pushed through every op around the
+    tensor that keeps channels apart (elementwise, per-channel, pooling, resizing, depthwise convs) until
+    group-1 convs absorb it: the ones producing those tensors in their output channels, the ones reading
+    them in their input channels. Where some path ends elsewhere (a concat, the graph's input or
+    output), a ChannelPermute node does it. Returns one line per CRD node saying which.
     """
     notes = []
     for node in [n for n in graph.nodes if n.op in ("DepthToSpace", "SpaceToDepth")]:
@@ -170,48 +226,84 @@ def fold_crd(graph, probe):
             continue
         block = int(node.attrs["blocksize"])
         node.attrs["mode"] = "DCR"
-        channels = probe.shapes[node.outputs[0] if node.op == "DepthToSpace" else node.inputs[0]][0][1]
+        to_space = node.op == "DepthToSpace"
+        channels = probe.shapes[node.outputs[0] if to_space else node.inputs[0]][0][1]
         if channels == 1:
             notes.append(f"{node.name}: CRD = DCR with 1 channel, nothing to permute")
             continue
         source = crd_source(channels, block)
-        notes.append(_fold_depth_to_space(graph, node, source) if node.op == "DepthToSpace"
-                     else _fold_space_to_depth(graph, node, source))
+        actions = _permutation_closure(graph, probe, node.inputs[0] if to_space else node.outputs[0], node,
+                                       len(source))
+        if actions is None:
+            notes.append(_insert_permute(graph, node, source if to_space else np.argsort(source), before=to_space))
+            continue
+        for side, other in actions:
+            _permute(graph, other, side, source)
+        convs = [other.name for side, other in actions if side != "through"]
+        notes.append(f"{node.name}: CRD folded into the channels of {len(convs)} conv(s) ({', '.join(convs)}) and "
+                     f"{len(actions) - len(convs)} per-channel op(s) between them")
     return notes
 
 
-def _fold_depth_to_space(graph, node, source):
-    """Permute the producing conv (and the per-channel ops after it) so that DCR reads what CRD did."""
-    chain, tensor = [], node.inputs[0]
-    while True:
+def _permutation_closure(graph, probe, start, target, channels):
+    """[(side, node)] that carry a channel permutation of tensor `start` (beside `target`): side "out" or
+    "in" for a group-1 conv absorbing it in its output or input channels, "through" for a per-channel op
+    it passes (its constants move with it); None when some tensor reached cannot be permuted."""
+    tensors, queue, seen, actions = {start}, [start], {(target.name, "any")}, []
+    while queue:
+        tensor = queue.pop()
+        shape = probe.shapes.get(tensor, [()])[0]
+        if tensor in (graph.input_name, graph.output_name) or len(shape) != 4 or shape[1] != channels:
+            return None
         producer = graph.producer(tensor)
-        if producer is None or graph.only_reader(tensor) is not (chain[-1] if chain else node):
-            break
-        if producer.op in CONVS and producer.attrs.get("group", 1) == 1:
-            axis = 0 if producer.op == "Conv" else 1
-            _set_input(graph, producer, 1, np.take(graph.consts[producer.inputs[1]], source, axis=axis))
-            if len(producer.inputs) > 2 and producer.inputs[2]:
-                _set_input(graph, producer, 2, graph.consts[producer.inputs[2]][source])
-            for between in chain:
-                _permute_channel_consts(graph, between, source)
-            return (f"{node.name}: CRD folded into the output channels of {producer.op} {producer.name}"
-                    + (f" and {len(chain)} per-channel op(s) after it" if chain else ""))
-        data = _single_data_input(graph, producer)
-        if data is None or not (producer.op in ELEMENTWISE or producer.op in PER_CHANNEL_CONST):
-            break
-        chain.append(producer)
-        tensor = data
-    return _insert_permute(graph, node, source, before=True)
+        if producer is None:
+            return None
+        for node, side in [(producer, "out")] + [(reader, "in") for reader in graph.consumers(tensor)]:
+            if (node.name, "any") in seen or (node.name, side) in seen:
+                continue
+            if node.op in CONVS and node.attrs.get("group", 1) == 1 and (side == "out" or node.inputs[0] == tensor):
+                seen.add((node.name, side))
+                actions.append((side, node))
+            elif _passes_channels(graph, node, channels):
+                seen.add((node.name, "any"))
+                actions.append(("through", node))
+                for other in [t for t in node.inputs if t and t not in graph.consts] + node.outputs:
+                    if other not in tensors:
+                        tensors.add(other)
+                        queue.append(other)
+            else:
+                return None
+    return actions
 
 
-def _fold_space_to_depth(graph, node, source):
-    """Permute the input channels of the one conv reading a CRD SpaceToDepth (DCR output -> CRD order)."""
-    reader = graph.only_reader(node.outputs[0])
-    if reader is not None and reader.op == "Conv" and reader.attrs.get("group", 1) == 1 \
-            and reader.inputs[0] == node.outputs[0]:
-        _set_input(graph, reader, 1, np.take(graph.consts[reader.inputs[1]], source, axis=1))
-        return f"{node.name}: CRD folded into the input channels of Conv {reader.name}"
-    return _insert_permute(graph, node, np.argsort(source), before=False)
+def _passes_channels(graph, node, channels):
+    """True when `node` computes every output channel from the same input channel only (so a permutation
+    of its data inputs is the same permutation of its output)."""
+    if node.op in ELEMENTWISE + CHANNEL_SPATIAL + ("ChannelAffine", "PRelu", "Add", "Sub", "Mul", "Div", "Max",
+                                                   "Min", "Pow"):
+        return True
+    if node.op in ("ReduceMean", "ReduceMax"):
+        axes = node.attrs.get("axes")
+        if axes is None and len(node.inputs) > 1:
+            axes = graph.consts.get(node.inputs[1])
+        return axes is not None and sorted(int(a) % 4 for a in np.ravel(axes)) == [2, 3] and \
+            node.attrs.get("keepdims", 1) == 1
+    return node.op == "Conv" and node.attrs.get("group", 1) == channels and \
+        graph.consts[node.inputs[1]].shape[0] == channels  # depthwise, multiplier 1
+
+
+def _permute(graph, node, side, source):
+    """Apply a channel permutation (new channel k = old channel source[k]) to one node of the closure."""
+    if side == "in":
+        _set_input(graph, node, 1, np.take(graph.consts[node.inputs[1]], source, axis=1 if node.op == "Conv" else 0))
+        return
+    if side == "out" or node.op == "Conv":  # a producing conv, or a depthwise one the permutation passes
+        axis = 1 if node.op == "ConvTranspose" else 0
+        _set_input(graph, node, 1, np.take(graph.consts[node.inputs[1]], source, axis=axis))
+        if len(node.inputs) > 2 and node.inputs[2]:
+            _set_input(graph, node, 2, graph.consts[node.inputs[2]][source])
+        return
+    _permute_channel_consts(graph, node, source)
 
 
 def _insert_permute(graph, node, perm, before):
@@ -228,12 +320,6 @@ def _insert_permute(graph, node, perm, before):
     where = "before" if before else "after"
     return (f"{node.name}: no single group-1 conv next to it, so a 1x1 CONV_2D permutes its channels "
             f"{where} the {node.op.upper()} (GPU-delegated; no GATHER or TRANSPOSE)")
-
-
-def _single_data_input(graph, node):
-    """The one non-constant input of `node`, or None when it has several (or none)."""
-    data = [t for t in node.inputs if t and t not in graph.consts]
-    return data[0] if len(data) == 1 else None
 
 
 def _permute_channel_consts(graph, node, source):
