@@ -1,7 +1,10 @@
 """Quantization-aware training copies of registry models (tensorflow-model-optimization, tf_keras only).
 
-Layers tfmot's default 8-bit registry supports are annotated for fake quantization. The custom
-DepthToSpace, Multiply and PReLU, which the registry lacks, get an output-quantizing config.
+Layers tfmot's default 8-bit registry supports are annotated for fake quantization. Multiply, PReLU
+and our custom layers (DepthToSpace, and the ONNX importer's ConstantOp, Binary, Unary, Reduce, Pad,
+Resize, SpaceToDepth, Slice), which the registry lacks, get an output-quantizing config, so the
+converter can keep their outputs int8 (without it an imported model kept 11 of its 23 compute ops
+in float: benchmarks/RESULTS.md).
 (For DepthToSpace a no-op config also clones, but then the converter leaves DEPTH_TO_SPACE and
 everything after it in float: measured on `plain`, 4 float tensors more than with the output
 config.) Any other layer stays float inside the QAT graph.
@@ -12,11 +15,11 @@ from tensorflow_model_optimization.python.core.quantization.keras import quant_o
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
     default_8bit_quantize_configs, default_8bit_quantize_registry)
 
-from isp.layers import CUSTOM_OBJECTS, DepthToSpace
+from isp.layers import CUSTOM_OBJECTS
 
 quantize = tfmot.quantization.keras
 OutputQuantizeConfig = default_8bit_quantize_configs.Default8BitOutputQuantizeConfig
-OUTPUT_QUANTIZED_LAYERS = (DepthToSpace, keras.layers.Multiply, keras.layers.PReLU)
+OUTPUT_QUANTIZED_LAYERS = (keras.layers.Multiply, keras.layers.PReLU, *CUSTOM_OBJECTS.values())
 
 
 def scope():
