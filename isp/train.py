@@ -19,7 +19,7 @@ from data import dataset, levels, pipeline, sensor
 from data.atomic import atomic_path, write_text
 from isp import cluster, losses, metrics, qat
 from isp.errors import ISPError
-from isp.models.architecture import copy_init_architecture, init_source, model_for_run
+from isp.models.architecture import copy_init_architecture, init_source, load_init_weights, model_for_run
 from isp.rundir import STAGES, RunDir
 
 QAT_CALIBRATION_BATCHES = 16
@@ -175,8 +175,8 @@ class Trainer:
         try:
             with self.strategy.scope():
                 model = model_for_run(self.folder, self.config)
-                if self.config.init:  # a checkpoint to resume from, if any, overrides these in _fit
-                    model.load_weights(init_source(self.config.init)[1])
+                if self.config.init and not tf.train.latest_checkpoint(self._checkpoint_dir("float")):
+                    load_init_weights(model, self.config.init)
             best_float = self._fit("float", model, self.config.epochs, self.config.lr)
         finally:
             keras.mixed_precision.set_global_policy("float32")

@@ -11,7 +11,7 @@ from benchmarks.cli import main
 from isp import config as config_mod
 from isp import train
 from isp.errors import ISPError
-from isp.models.architecture import load_architecture
+from isp.models.architecture import load_architecture, load_init_weights
 from isp.onnx_import import rewrite
 from isp.onnx_import.convert import compare, onnx_session, random_inputs
 from isp.rundir import ImportDir, RunDir
@@ -141,6 +141,10 @@ def test_init_fine_tunes_an_imported_model_and_resumes_exactly(tmp_path, pair_tr
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # the fine-tuned run exports like any other, QAT included
     assert main(["export", full, "--quant", "qat", "--val-images", "1"]) == 0
+    # a new run from a folder re-imported with another architecture says so in one line
+    import_onnx.import_onnx(head_onnx(tmp_path, "other", six_d=True), str(out), "fp32", progress=False)
+    with pytest.raises(ISPError, match="do not fit this run's model"):
+        load_init_weights(load_architecture(RunDir(full).architecture_file), str(out))
     with pytest.raises(ISPError, match="neither an `isp import` output folder"):
         train.train(config_mod.resolve({**base, "init": str(tmp_path), "name": "bad"}), progress=False)
 

@@ -65,3 +65,15 @@ def copy_init_architecture(init, run):
     if architecture is not None:
         with open(architecture) as f:
             write_text(run.architecture_file, f.read())
+
+
+def load_init_weights(model, init):
+    """Load the weights of --init folder `init` into `model` (built from the run's architecture); a
+    mismatch (the folder was re-imported or retrained with another model since) is an ISPError."""
+    weights = init_source(init)[1]
+    try:
+        model.load_weights(weights)
+    except ValueError as exc:
+        reason = str(exc).splitlines()[0]
+        raise ISPError(f"--init {init}: its weights {weights} do not fit this run's model ({reason}); was it "
+                       "re-imported since the run started? Start a new run (another --name)") from None
