@@ -1,6 +1,7 @@
-"""Tiny .tflite files shared by the benchmarks tests (not a test module itself)."""
+"""Tiny .tflite files and fidelity-benchmark inputs shared by the benchmarks tests (not a test module itself)."""
 import warnings
 
+import cv2
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
@@ -27,3 +28,16 @@ def write_tiny_tflite(path, input_shape=(32, 32, 4), quantized=False):
         warnings.simplefilter("ignore", UserWarning)
         path.write_bytes(converter.convert())
     return path
+
+
+def tiny_benchmark_inputs(tmp_path):
+    """(a shared YAML config without MS-SSIM, a folder of 2 small held-out photos) for the smoke runs of
+    the fidelity benchmarks on the 32x32 pair tree."""
+    config = tmp_path / "shared.yaml"
+    config.write_text("msssim_weight: 0.0\ncache: false\n")  # 16x16 packed images are too small for MS-SSIM
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(2):
+        image = np.random.default_rng(k).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+        cv2.imwrite(str(photos / f"p{k}.png"), cv2.resize(image[::8, ::8], (96, 96)))
+    return config, photos

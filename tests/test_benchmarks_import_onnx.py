@@ -2,13 +2,13 @@
 import collections
 import json
 
-import cv2
 import numpy as np
 import onnx
 import pytest
 
 from benchmarks import import_onnx as bench
 from benchmarks.errors import BenchError
+from benchmarks_testing import tiny_benchmark_inputs
 from data import default_data
 
 
@@ -45,13 +45,7 @@ def test_counts_are_checked_before_any_work():
 @pytest.fixture
 def tiny_args(pair_tree, tmp_path, monkeypatch):
     """1 seed, 1 float + 1 QAT epoch of 2 steps on 32x32 pairs, 2 val images, 2 tiny held-out photos."""
-    config = tmp_path / "shared.yaml"
-    config.write_text("msssim_weight: 0.0\ncache: false\n")  # 16x16 packed images are too small for MS-SSIM
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for k in range(2):
-        image = np.random.default_rng(k).integers(0, 256, (96, 96, 3), dtype=np.uint8)
-        cv2.imwrite(str(photos / f"p{k}.png"), cv2.resize(image[::8, ::8], (96, 96)))
+    config, photos = tiny_benchmark_inputs(tmp_path)
     monkeypatch.setattr(bench.zoo, "HELDOUT_PAIRS", 2)
     monkeypatch.setattr(bench.zoo, "HELDOUT_PATCH", 64)
     monkeypatch.setenv("ISP_CACHE_DIR", str(tmp_path / "cache"))  # a small built-in dataset, for the cross-sensor set

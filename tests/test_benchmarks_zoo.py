@@ -2,13 +2,12 @@
 import argparse
 import json
 
-import cv2
-import numpy as np
 import pytest
 
 from benchmarks import report, zoo
 from data import default_data
 from benchmarks.errors import BenchError
+from benchmarks_testing import tiny_benchmark_inputs
 from isp.models import unet
 
 
@@ -53,13 +52,7 @@ def test_claim_check_needs_the_margin_the_score_and_the_front():
 @pytest.fixture
 def zoo_args(pair_tree, tmp_path):
     """Smoke-run flags: two small models, 1 epoch of 2 steps, 1 latency round of 1 run, tiny data."""
-    config = tmp_path / "shared.yaml"
-    config.write_text("msssim_weight: 0.0\ncache: false\n")  # 16x16 packed images are too small for MS-SSIM
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for k in range(2):
-        image = np.random.default_rng(k).integers(0, 256, (96, 96, 3), dtype=np.uint8)
-        cv2.imwrite(str(photos / f"p{k}.png"), cv2.resize(image[::8, ::8], (96, 96)))
+    config, photos = tiny_benchmark_inputs(tmp_path)
     return ["--models", "syenet,plain", "--seeds", "2", "--epochs", "1", "--steps-per-epoch", "2",
             "--batch-size", "2", "--crop", "8", "--data", str(pair_tree), "--val-images", "2",
             "--config", str(config), "--heldout-photos", str(photos), "--rounds", "1", "--runs", "1",
