@@ -272,11 +272,25 @@ class Trainer:
             loss = float(step_fn(raw, rgb))
             if not math.isfinite(loss):
                 raise ISPError(f"training diverged: loss is {loss} at {stage} epoch {epoch + 1} step {step + 1}; "
-                               f"the last good checkpoint is kept in {self._checkpoint_dir(stage)}; "
-                               "lower --lr or check the data with `isp data check`")
+                               f"{self._divergence_advice(stage)}; or check the data with `isp data check`")
             total += loss
             bar.update(step + 1, [("loss", loss)])
         return total / self.steps
+
+    def _divergence_advice(self, stage):
+        """What a diverged run leaves to continue from: the stage's last checkpoint when one was written
+        (the first is written at the end of the stage's first epoch), else a restart of the stage."""
+        flag = "--qat-lr" if stage == "qat" else "--lr"
+        latest = tf.train.latest_checkpoint(self._checkpoint_dir(stage))
+        if latest:
+            return (f"the last good checkpoint is {latest}; continue from it with a lower learning rate: "
+                    f"--resume {self.run_dir} {flag} LOWER")
+        if stage == "qat":
+            return ("no QAT checkpoint was written yet (the first is written at the end of QAT epoch 1); the float "
+                    f"stage is complete: --resume {self.run_dir} {flag} LOWER runs QAT again from the best float "
+                    "weights")
+        return ("no checkpoint was written yet (the first is written at the end of epoch 1): "
+                f"--resume {self.run_dir} {flag} LOWER starts this run again from the beginning")
 
     def _validate(self, predict):
         """Mean (PSNR dB, SSIM) of `predict` over the val pairs (whole images, uint8 range)."""
