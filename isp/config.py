@@ -20,6 +20,8 @@ class TrainConfig:
     name: str = ""                   # run folder name under runs_dir; "" -> <model>-<timestamp>
     runs_dir: str = "runs"
     data: str = ""                   # dataset root; "" -> built-in default data
+    raw_dir: str = ""                # RAW folder name inside each split of a custom layout ("" -> detected)
+    rgb_dir: str = ""                # RGB folder name inside each split of a custom layout ("" -> detected)
     val_fraction: float = 0.1        # used only when the dataset has no val/ split
     model: str = "unet_s"
     init: str = ""                   # `isp import` folder or trained run whose model + weights training starts from
@@ -65,7 +67,11 @@ FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 HELP = {
     "name": "run folder name under --runs-dir (default: <model>-<timestamp>)",
     "runs_dir": "folder that holds run folders",
-    "data": "dataset root in the UltraISP layout (default: built-in data synthesised from scikit-image photos)",
+    "data": "dataset root in the UltraISP or Zurich RAW-to-RGB layout (detected from the folder names), or any "
+            "paired layout with --raw-dir/--rgb-dir (default: built-in data synthesised from scikit-image photos)",
+    "raw_dir": "RAW folder name inside each split of another paired layout (<root>/<split>/NAME/<i>.png); "
+               "with --rgb-dir",
+    "rgb_dir": "RGB target folder name inside each split of another paired layout, index-matched to --raw-dir",
     "val_fraction": "share of train held out for validation when the dataset has no val/ split",
     "model": "registered model name (see `isp models`); ignored with --init, which brings its own model",
     "init": "start from a model instead of a fresh one: an `isp import` output folder (an imported PyTorch/ONNX "

@@ -41,7 +41,7 @@ def profile_of(config, pairs=None):
 def resolve_levels(config):
     """`config` with "auto" levels replaced by the numbers estimated from its training pairs (so the run
     folder records what the model was trained with), printing them and any dark-floor warning."""
-    train_pairs = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed).get("train", [])
+    train_pairs = load_splits(config).get("train", [])
     auto = sensor.is_auto(config.black_level, config.white_level)
     profile = profile_of(config, train_pairs)
     if auto:
@@ -62,6 +62,13 @@ def dataset_root(config):
         return config.data
     from data.default_data import ensure_default_data
     return str(ensure_default_data())
+
+
+def load_splits(config, root=None):
+    """The dataset splits a TrainConfig reads ({"train": [Pair], "val": [Pair], ...}) from `root` (default
+    `dataset_root(config)`): the one place its layout, val fraction and seed reach `dataset.load_splits`."""
+    return dataset.load_splits(root or dataset_root(config), config.val_fraction, config.seed,
+                               raw_dir=config.raw_dir, rgb_dir=config.rgb_dir)
 
 
 def make_strategy(name):
@@ -131,7 +138,7 @@ class Trainer:
         self.profile = profile_of(config)
         self.strategy = make_strategy(config.strategy)
         self.chief = is_chief(self.strategy)
-        splits = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed)
+        splits = load_splits(config)
         self.train_pairs = splits.get("train", [])
         self.val_pairs = splits.get("val", [])[:config.val_images or None]
         if not self.train_pairs:
