@@ -8,7 +8,8 @@ import os
 
 import yaml
 
-from data import challenge
+from data import cache_mode, challenge
+from data.errors import DataError
 from data.atomic import write_text
 from isp.errors import ISPError
 
@@ -30,7 +31,7 @@ class TrainConfig:
     batch_size: int = 16
     crop: int = 64                   # packed patch size (RAW crop is 2x, RGB target 2x)
     augment: bool = True
-    cache: bool = True               # keep decoded pairs in memory after the first epoch
+    cache: str = "auto"              # auto | memory | disk | none (old configs: true = memory, false = none)
     lr: float = 2e-3
     warmup_epochs: float = 0.5
     min_lr_ratio: float = 0.02       # cosine decay ends at lr * min_lr_ratio
@@ -60,6 +61,10 @@ class TrainConfig:
                 raise ISPError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.qat_epochs < 0:
             raise ISPError("qat_epochs must be >= 0")
+        try:
+            self.cache = cache_mode.parse(self.cache)
+        except DataError as exc:
+            raise ISPError(str(exc)) from None
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -81,7 +86,10 @@ HELP = {
     "batch_size": "global batch size (split across replicas under a distribution strategy)",
     "crop": "packed training patch size; the RAW crop is 2x this and the RGB target too",
     "augment": "random flips and 90-degree rotations (CFA-safe)",
-    "cache": "keep decoded pairs in memory after the first epoch",
+    "cache": "decoded training pairs, read once: memory (in the process), disk (flat files in $ISP_CACHE_DIR/"
+             "decoded, read by index; bounded memory at any dataset size), none (decode every epoch), or auto "
+             "(memory when the estimated decoded size fits min(half of MemAvailable, 2 GB), else disk); "
+             "--no-cache = none; old configs' true/false mean memory/none",
     "lr": "peak learning rate of Adam",
     "warmup_epochs": "linear warm-up length in epochs (from lr/10 to lr)",
     "min_lr_ratio": "cosine decay ends at lr times this",
@@ -109,6 +117,8 @@ HELP = {
 def _coerce(key, value):
     """Convert `value` to the declared type of field `key` (bool accepts yes/no/true/false/1/0)."""
     kind = type(FIELDS[key].default)
+    if key == "cache":
+        return value if isinstance(value, bool) else str(value)  # TrainConfig parses it (old configs: bools)
     if kind is bool and isinstance(value, str):
         lowered = value.lower()
         if lowered not in ("1", "0", "true", "false", "yes", "no"):

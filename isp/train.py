@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from data import dataset, levels, pipeline, sensor
+from data import dataset, decoded_cache, levels, pipeline, sensor
 from data.atomic import atomic_path, write_text
 from isp import cluster, losses, metrics, qat
 from isp.errors import ISPError
@@ -143,7 +143,8 @@ class Trainer:
         self.val_pairs = splits.get("val", [])[:config.val_images or None]
         if not self.train_pairs:
             raise ISPError(f"{dataset_root(config)}: no training pairs found; check it with `isp data check`")
-        self.decoded = pipeline.read_pairs(self.train_pairs, self.profile).cache() if config.cache else None
+        self.store, mode, reason = decoded_cache.open_store(config.cache, self.train_pairs, self.profile, progress)
+        print(f"decoded cache: {mode} ({reason})")
         self.steps = config.steps_per_epoch or len(self.train_pairs) // config.batch_size
         if self.steps < 1:
             raise ISPError(f"{len(self.train_pairs)} training pairs cannot fill one batch of "
@@ -265,7 +266,7 @@ class Trainer:
         """The training batches of one epoch: raw [B, crop, crop, 4], rgb [B, 2crop, 2crop, 3]."""
         cfg = self.config
         return pipeline.training_dataset(self.train_pairs, cfg.batch_size, epoch, cfg.seed, cfg.crop,
-                                         cfg.augment, self.profile, self.decoded)
+                                         cfg.augment, self.profile, self.store)
 
     def train_epoch(self, stage, step_fn, epoch, epochs):
         """One epoch of steps with a progress bar; raises ISPError on a non-finite loss."""
