@@ -11,6 +11,7 @@ from isp import cli as isp_cli
 from isp import cluster
 from isp import config as config_mod
 from isp.errors import ISPError
+from isp.rundir import RunDir
 from tflite_export.cli import parse_shape
 from tflite_export.recipes import DEFAULT_REP_COUNT, RECIPES
 
@@ -38,7 +39,7 @@ def run_train(args):
     from benchmarks import main_job
     options = job_options(args)
     overrides = isp_cli.overrides_from_args(args)
-    config_file = os.path.join(args.resume, "config.yaml") if args.resume else args.config
+    config_file = RunDir(args.resume).config_file if args.resume else args.config
     if config_mod.resolve(overrides, config_file).strategy == "multiworker" and not cluster.in_watched_child():
         return cluster.run_watched(cluster.python_command(args.argv), args.cluster_timeout)
     if args.resume:

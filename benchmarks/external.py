@@ -49,16 +49,15 @@ def external_row(source, data=None, split="val", limit=0, runs=10, threads=None,
     `.tflite`, `input_hw` and `ms_per_mp`); PSNR/SSIM are means over the split's pairs (at most
     `limit`, 0: all). runs/threads/budget_ms: the desktop timing and verdict of a `.tflite`.
     """
-    from data import dataset
     from isp.evaluate import evaluate
-    from isp.train import dataset_root, profile_of
+    from isp.train import dataset_root, load_splits, profile_of
     from tflite_export.conventions import OutputCheck
     from tflite_export.evaluate_cli import load_predictor
 
     path, input_range, output_range = parse_source(source)
     predictor = load_predictor(path, ranges=(input_range, output_range))
     root = data or dataset_root(predictor.config)
-    splits = dataset.load_splits(root, predictor.config.val_fraction, predictor.config.seed)
+    splits = load_splits(predictor.config, root)
     if split not in splits:
         raise BenchError(f"{root}: no '{split}' split to evaluate {path} on (found {', '.join(splits)}); "
                          "pass --split")

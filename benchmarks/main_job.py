@@ -20,7 +20,7 @@ from benchmarks.adb import bench_adb  # noqa: E402
 from benchmarks.desktop import bench_desktop  # noqa: E402
 from benchmarks.score import sized_budget  # noqa: E402
 from data.challenge import BUDGET_MS, FULL_HD_PACKED, SCORE_C, challenge_score  # noqa: E402
-from data import dataset, default_data, synth  # noqa: E402
+from data import default_data, synth  # noqa: E402
 from data.atomic import atomic_path, write_text  # noqa: E402
 from isp import train  # noqa: E402
 from isp.classic import classic_isp  # noqa: E402
@@ -67,7 +67,7 @@ def run(config=None, resume_dir=None, overrides=None, options=JobOptions(), prog
     if resume_dir:
         config = RunDir(resume_dir).read_config(overrides)
     root = train.dataset_root(config)
-    splits = dataset.load_splits(root, config.val_fraction, config.seed)
+    splits = train.load_splits(config, root)
     print(f"dataset {root}: " + ", ".join(f"{name} {len(pairs)} pairs" for name, pairs in splits.items()))
     stages.next("training (float, then quantization-aware)")
     summary = train.resume(resume_dir, overrides, progress) if resume_dir else train.train(config, progress)

@@ -47,7 +47,7 @@ from benchmarks.desktop import bench_desktop, check_counts
 from benchmarks.errors import BenchError
 from benchmarks.report import pareto_front
 from data.challenge import FULL_HD_PACKED, FULL_HD_TEXT, challenge_score
-from data import dataset, default_data, levels, sensor, synth
+from data import default_data, levels, sensor, synth
 from data.atomic import write_text
 from isp import config as config_mod
 from isp.rundir import FIXED_MODEL, RunDir
@@ -104,7 +104,7 @@ def eval_sets(config, runs_dir, heldout_photos=HELDOUT_PHOTOS, progress=True):
     """The evaluation sets for runs trained with `config` (see the module docstring); the held-out
     sets are left out, with a printed line, when `heldout_photos` is not a folder."""
     from isp import train
-    val = dataset.load_splits(train.dataset_root(config), config.val_fraction, config.seed)["val"]
+    val = train.load_splits(config)["val"]
     sets = [EvalSet("val", val[:config.val_images or None], train.profile_of(config), "the dataset's val split")]
     cross = default_data.cross_sensor_root(default_data.ensure_default_data(progress=progress))
     sets.append(EvalSet("cross-sensor", *synth.split_with_profile(cross), f"{cross}, true levels"))

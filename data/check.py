@@ -30,6 +30,7 @@ class CheckReport:
     fraction_above_white: float = 0.0
     fraction_below_black: float = 0.0
     levels: dict = None  # data.levels.LevelEstimate.to_dict() of every readable RAW
+    layout: str = ""     # the dataset layout found (dataset.Layout.describe())
     warnings: list = dataclasses.field(default_factory=list)
 
     @property
@@ -81,13 +82,16 @@ def _inspect_pair(pair, profile):
                       int(np.count_nonzero(mosaic < black)), levels.LevelStats().add(sensor.pack(even, profile)))
 
 
-def check_dataset(root, profile=sensor.CHALLENGE_PROFILE, splits=None, workers=None, progress=True):
-    """Check every pair under `root` (all splits on disk, or `splits`) and return a CheckReport."""
-    splits = splits or dataset.available_splits(root)
-    report = CheckReport(root=os.fspath(root), pairs_per_split={}, problems=[])
+def check_dataset(root, profile=sensor.CHALLENGE_PROFILE, splits=None, workers=None, progress=True, layout=None):
+    """Check every pair under `root` (all splits on disk, or `splits`) and return a CheckReport.
+
+    `layout` (a dataset.Layout) defaults to the one detected from the folder names."""
+    layout = layout or dataset.detect_layout(root)
+    splits = splits or dataset.available_splits(root, layout)
+    report = CheckReport(root=os.fspath(root), pairs_per_split={}, problems=[], layout=layout.describe())
     all_pairs = []
     for split in splits:
-        pairs, problems = dataset.scan_split(root, split)
+        pairs, problems = dataset.scan_split(root, split, layout)
         report.pairs_per_split[split] = len(pairs)
         report.problems += problems
         all_pairs += pairs
@@ -137,7 +141,7 @@ def _summarize_values(report, stats, profile):
 
 def format_report(report):
     """Human-readable multi-line summary of a CheckReport."""
-    lines = [f"dataset {report.root}"]
+    lines = [f"dataset {report.root}" + (f", layout {report.layout}" if report.layout else "")]
     lines += [f"  {split:5s}: {n} pairs" for split, n in report.pairs_per_split.items()]
     if report.raw_max is not None:
         lines.append(f"  RAW values: min {report.raw_min}, max {report.raw_max}")

@@ -33,15 +33,26 @@ def profile_from_args(args, estimate=None):
     return sensor.profile_from_text(args.cfa, args.channel_order, args.black_level, args.white_level, estimate)
 
 
+def add_layout_arguments(parser):
+    """Add --raw-dir/--rgb-dir: the folders of a paired layout that is neither UltraISP nor Zurich."""
+    group = parser.add_argument_group("dataset layout (default: UltraISP or Zurich RAW-to-RGB, from the folder names)")
+    group.add_argument("--raw-dir", default="", metavar="NAME",
+                       help="RAW folder inside each split of another paired layout: <root>/<split>/NAME/<i>.png")
+    group.add_argument("--rgb-dir", default="", metavar="NAME",
+                       help="RGB target folder inside each split, files index-matched to --raw-dir")
+
+
 def run_check(args):
     """Handler of `isp data check`: exit 0 when clean, 2 when any file is bad."""
-    def estimate(layout):
-        pairs = [p for split in args.split or dataset.available_splits(args.root)
-                 for p in dataset.scan_split(args.root, split)[0]]
-        return levels.estimate_pairs(pairs, layout)
+    layout = dataset.detect_layout(args.root, args.raw_dir, args.rgb_dir)
+
+    def estimate(cfa_layout):
+        pairs = [p for split in args.split or dataset.available_splits(args.root, layout)
+                 for p in dataset.scan_split(args.root, split, layout)[0]]
+        return levels.estimate_pairs(pairs, cfa_layout)
 
     report = check.check_dataset(args.root, profile_from_args(args, estimate), splits=args.split,
-                                 progress=not args.json)
+                                 progress=not args.json, layout=layout)
     print(json.dumps(report.to_dict(), indent=2) if args.json else check.format_report(report))
     return 0 if report.clean else 2
 
@@ -101,8 +112,10 @@ def _add_prepare_default(group):
 def add_commands(subparsers):
     """Register the `data` command group."""
     parser = subparsers.add_parser("data", help="check, synthesise and prepare datasets",
-                                   description="Dataset tools for the UltraISP layout "
-                                               "(<root>/<split>/mediatek_raw/<i>.png + fujifilm/<i>.png).")
+                                   description="Dataset tools. Layouts: UltraISP (<root>/<split>/mediatek_raw/<i>.png "
+                                               "+ fujifilm/<i>.png), Zurich RAW-to-RGB (<root>/{train,test}/"
+                                               "huawei_raw/<i>.png + canon/<i>.jpg), or any paired layout "
+                                               "named by --raw-dir/--rgb-dir.")
     group = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
     checker = group.add_parser(
         "check", help="validate a dataset folder",
@@ -112,6 +125,7 @@ def add_commands(subparsers):
     checker.add_argument("--split", action="append", choices=("train", "val", "test"),
                          help="check only this split (repeatable; default: every split on disk)")
     checker.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_layout_arguments(checker)
     add_profile_arguments(checker)
     checker.set_defaults(func=run_check)
     _add_synth(group)

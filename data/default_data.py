@@ -48,10 +48,14 @@ CROSS_SENSOR_PROFILE = SensorProfile(cfa="RGGB", channel_order=CHALLENGE_PROFILE
                                      black_level=(64.0,), white_level=1023.0)
 
 
+def cache_root():
+    """The toolkit's cache folder: $ISP_CACHE_DIR, else ~/.cache/mobile-isp (the built-in dataset, decoded caches)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mobile-isp")
+
+
 def default_data_root():
     """Where the default dataset lives: $ISP_CACHE_DIR/default-v4, else ~/.cache/mobile-isp/default-v4."""
-    cache = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mobile-isp"
-    return Path(cache) / FOLDER
+    return cache_root() / FOLDER
 
 
 def cross_sensor_root(root=None):

@@ -33,7 +33,7 @@ def _reader(profile):
 def read_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, parallel=tf.data.AUTOTUNE):
     """Dataset of pairs as stored: (raw uint16 [h, w, 4], rgb uint8 [2h, 2w, 3]), bad pairs skipped.
 
-    Integers are 3.2x smaller than floats: this is what `.cache()` should keep in memory.
+    Integers are 3.2x smaller than floats: this is what a decoded cache keeps (data/decoded_cache.py).
     """
     if not pairs:
         raise DataError("no image pairs to read; check the dataset folder with `isp data check`")
@@ -70,21 +70,41 @@ def decode_pairs(pairs, profile=sensor.CHALLENGE_PROFILE, parallel=tf.data.AUTOT
     return read_pairs(pairs, profile, parallel).map(normalizer(profile), num_parallel_calls=parallel)
 
 
+def store_pairs(store, order, parallel=tf.data.AUTOTUNE):
+    """Dataset of the pairs of `store` (data.decoded_cache: `len`, `get(k)`) in `order` (indices into it):
+    (raw uint16 [h, w, 4], rgb uint8 [2h, 2w, 3])."""
+    def get(k):
+        return store.get(int(k))
+
+    def fetch(k):
+        raw, rgb = tf.numpy_function(get, [k], [tf.uint16, tf.uint8])
+        raw.set_shape([None, None, 4])
+        rgb.set_shape([None, None, 3])
+        return raw, rgb
+
+    indices = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64))
+    return indices.map(fetch, num_parallel_calls=parallel, deterministic=True)
+
+
 def training_dataset(pairs, batch_size, epoch, seed=0, crop=None, augment_geometry=True,
-                     profile=sensor.CHALLENGE_PROFILE, decoded=None):
+                     profile=sensor.CHALLENGE_PROFILE, store=None):
     """One epoch of shuffled, augmented batches: raw [B, crop, crop, 4], rgb [B, 2crop, 2crop, 3].
 
     `crop` is the packed patch size (None keeps whole images, which must then share one size).
-    The epoch's order and augmentation draw only from (seed, epoch). `decoded` is an optional
-    `read_pairs(pairs, profile).cache()` built once and reused across epochs, so that files are
-    read only in the first epoch. Crops are taken from the stored integers and normalised after.
+    The epoch's order and augmentation draw only from (seed, epoch): the order is a permutation of the
+    pairs (of `store`'s readable pairs when given) from numpy's generator seeded by [seed, epoch], so
+    a memory and a disk store give the same batches. `store` (data.decoded_cache.MemoryStore or
+    DiskStore) serves pairs decoded once; without it every epoch reads the files. Crops are taken from
+    the stored integers and normalised after.
     """
     epoch_seed = seed * 100003 + epoch
-    if decoded is None:
+    if store is None:
         order = np.random.default_rng([seed, epoch]).permutation(len(pairs))
         data = read_pairs([pairs[i] for i in order], profile)
     else:
-        data = decoded.shuffle(len(pairs), seed=epoch_seed, reshuffle_each_iteration=False)
+        if not len(store):
+            raise DataError("no readable image pairs to train on; check the dataset folder with `isp data check`")
+        data = store_pairs(store, np.random.default_rng([seed, epoch]).permutation(len(store)))
     data = data.enumerate()
     normalize = normalizer(profile)
 

@@ -20,6 +20,8 @@ def add_train_arguments(parser):
         else:
             parser.add_argument(flag, dest=field.name, type=type(field.default), default=argparse.SUPPRESS,
                                 help=help_text)
+    parser.add_argument("--no-cache", dest="cache", action="store_const", const="none", default=argparse.SUPPRESS,
+                        help="same as --cache none")
 
 
 def overrides_from_args(args):

@@ -8,7 +8,8 @@ import os
 
 import yaml
 
-from data import challenge
+from data import cache_mode, challenge
+from data.errors import DataError
 from data.atomic import write_text
 from isp.errors import ISPError
 
@@ -20,6 +21,8 @@ class TrainConfig:
     name: str = ""                   # run folder name under runs_dir; "" -> <model>-<timestamp>
     runs_dir: str = "runs"
     data: str = ""                   # dataset root; "" -> built-in default data
+    raw_dir: str = ""                # RAW folder name inside each split of a custom layout ("" -> detected)
+    rgb_dir: str = ""                # RGB folder name inside each split of a custom layout ("" -> detected)
     val_fraction: float = 0.1        # used only when the dataset has no val/ split
     model: str = "unet_s"
     init: str = ""                   # `isp import` folder or trained run whose model + weights training starts from
@@ -28,7 +31,7 @@ class TrainConfig:
     batch_size: int = 16
     crop: int = 64                   # packed patch size (RAW crop is 2x, RGB target 2x)
     augment: bool = True
-    cache: bool = True               # keep decoded pairs in memory after the first epoch
+    cache: str = "auto"              # auto | memory | disk | none (old configs: true = memory, false = none)
     lr: float = 2e-3
     warmup_epochs: float = 0.5
     min_lr_ratio: float = 0.02       # cosine decay ends at lr * min_lr_ratio
@@ -58,6 +61,10 @@ class TrainConfig:
                 raise ISPError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.qat_epochs < 0:
             raise ISPError("qat_epochs must be >= 0")
+        try:
+            self.cache = cache_mode.parse(self.cache)
+        except DataError as exc:
+            raise ISPError(str(exc)) from None
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -65,7 +72,11 @@ FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 HELP = {
     "name": "run folder name under --runs-dir (default: <model>-<timestamp>)",
     "runs_dir": "folder that holds run folders",
-    "data": "dataset root in the UltraISP layout (default: built-in data synthesised from scikit-image photos)",
+    "data": "dataset root in the UltraISP or Zurich RAW-to-RGB layout (detected from the folder names), or any "
+            "paired layout with --raw-dir/--rgb-dir (default: built-in data synthesised from scikit-image photos)",
+    "raw_dir": "RAW folder name inside each split of another paired layout (<root>/<split>/NAME/<i>.png); "
+               "with --rgb-dir",
+    "rgb_dir": "RGB target folder name inside each split of another paired layout, index-matched to --raw-dir",
     "val_fraction": "share of train held out for validation when the dataset has no val/ split",
     "model": "registered model name (see `isp models`); ignored with --init, which brings its own model",
     "init": "start from a model instead of a fresh one: an `isp import` output folder (an imported PyTorch/ONNX "
@@ -75,7 +86,10 @@ HELP = {
     "batch_size": "global batch size (split across replicas under a distribution strategy)",
     "crop": "packed training patch size; the RAW crop is 2x this and the RGB target too",
     "augment": "random flips and 90-degree rotations (CFA-safe)",
-    "cache": "keep decoded pairs in memory after the first epoch",
+    "cache": "decoded training pairs, read once: memory (in the process), disk (flat files in $ISP_CACHE_DIR/"
+             "decoded, read by index; bounded memory at any dataset size), none (decode every epoch), or auto "
+             "(memory when the estimated decoded size fits min(half of MemAvailable, 2 GB), else disk); "
+             "--no-cache = none; old configs' true/false mean memory/none",
     "lr": "peak learning rate of Adam",
     "warmup_epochs": "linear warm-up length in epochs (from lr/10 to lr)",
     "min_lr_ratio": "cosine decay ends at lr times this",
@@ -103,6 +117,8 @@ HELP = {
 def _coerce(key, value):
     """Convert `value` to the declared type of field `key` (bool accepts yes/no/true/false/1/0)."""
     kind = type(FIELDS[key].default)
+    if key == "cache":
+        return value if isinstance(value, bool) else str(value)  # TrainConfig parses it (old configs: bools)
     if kind is bool and isinstance(value, str):
         lowered = value.lower()
         if lowered not in ("1", "0", "true", "false", "yes", "no"):

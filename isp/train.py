@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from data import dataset, levels, pipeline, sensor
+from data import dataset, decoded_cache, levels, pipeline, sensor
 from data.atomic import atomic_path, write_text
 from isp import cluster, losses, metrics, qat
 from isp.errors import ISPError
@@ -41,7 +41,7 @@ def profile_of(config, pairs=None):
 def resolve_levels(config):
     """`config` with "auto" levels replaced by the numbers estimated from its training pairs (so the run
     folder records what the model was trained with), printing them and any dark-floor warning."""
-    train_pairs = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed).get("train", [])
+    train_pairs = load_splits(config).get("train", [])
     auto = sensor.is_auto(config.black_level, config.white_level)
     profile = profile_of(config, train_pairs)
     if auto:
@@ -62,6 +62,13 @@ def dataset_root(config):
         return config.data
     from data.default_data import ensure_default_data
     return str(ensure_default_data())
+
+
+def load_splits(config, root=None):
+    """The dataset splits a TrainConfig reads ({"train": [Pair], "val": [Pair], ...}) from `root` (default
+    `dataset_root(config)`): the one place its layout, val fraction and seed reach `dataset.load_splits`."""
+    return dataset.load_splits(root or dataset_root(config), config.val_fraction, config.seed,
+                               raw_dir=config.raw_dir, rgb_dir=config.rgb_dir)
 
 
 def make_strategy(name):
@@ -131,12 +138,13 @@ class Trainer:
         self.profile = profile_of(config)
         self.strategy = make_strategy(config.strategy)
         self.chief = is_chief(self.strategy)
-        splits = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed)
+        splits = load_splits(config)
         self.train_pairs = splits.get("train", [])
         self.val_pairs = splits.get("val", [])[:config.val_images or None]
         if not self.train_pairs:
             raise ISPError(f"{dataset_root(config)}: no training pairs found; check it with `isp data check`")
-        self.decoded = pipeline.read_pairs(self.train_pairs, self.profile).cache() if config.cache else None
+        self.store, mode, reason = decoded_cache.open_store(config.cache, self.train_pairs, self.profile, progress)
+        print(f"decoded cache: {mode} ({reason})")
         self.steps = config.steps_per_epoch or len(self.train_pairs) // config.batch_size
         if self.steps < 1:
             raise ISPError(f"{len(self.train_pairs)} training pairs cannot fill one batch of "
@@ -258,7 +266,7 @@ class Trainer:
         """The training batches of one epoch: raw [B, crop, crop, 4], rgb [B, 2crop, 2crop, 3]."""
         cfg = self.config
         return pipeline.training_dataset(self.train_pairs, cfg.batch_size, epoch, cfg.seed, cfg.crop,
-                                         cfg.augment, self.profile, self.decoded)
+                                         cfg.augment, self.profile, self.store)
 
     def train_epoch(self, stage, step_fn, epoch, epochs):
         """One epoch of steps with a progress bar; raises ISPError on a non-finite loss."""
@@ -272,11 +280,25 @@ class Trainer:
             loss = float(step_fn(raw, rgb))
             if not math.isfinite(loss):
                 raise ISPError(f"training diverged: loss is {loss} at {stage} epoch {epoch + 1} step {step + 1}; "
-                               f"the last good checkpoint is kept in {self._checkpoint_dir(stage)}; "
-                               "lower --lr or check the data with `isp data check`")
+                               f"{self._divergence_advice(stage)}; or check the data with `isp data check`")
             total += loss
             bar.update(step + 1, [("loss", loss)])
         return total / self.steps
+
+    def _divergence_advice(self, stage):
+        """What a diverged run leaves to continue from: the stage's last checkpoint when one was written
+        (the first is written at the end of the stage's first epoch), else a restart of the stage."""
+        flag = "--qat-lr" if stage == "qat" else "--lr"
+        latest = tf.train.latest_checkpoint(self._checkpoint_dir(stage))
+        if latest:
+            return (f"the last good checkpoint is {latest}; continue from it with a lower learning rate: "
+                    f"--resume {self.run_dir} {flag} LOWER")
+        if stage == "qat":
+            return ("no QAT checkpoint was written yet (the first is written at the end of QAT epoch 1); the float "
+                    f"stage is complete: --resume {self.run_dir} {flag} LOWER runs QAT again from the best float "
+                    "weights")
+        return ("no checkpoint was written yet (the first is written at the end of epoch 1): "
+                f"--resume {self.run_dir} {flag} LOWER starts this run again from the beginning")
 
     def _validate(self, predict):
         """Mean (PSNR dB, SSIM) of `predict` over the val pairs (whole images, uint8 range)."""

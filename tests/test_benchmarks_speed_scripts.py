@@ -74,3 +74,12 @@ def test_train_throughput_table(tmp_path, capsys):
 def test_bad_sizes_are_clear_errors(tmp_path, flags, message):
     with pytest.raises(BenchError, match=message):
         input_pipeline.main(TINY + ["--work-dir", str(tmp_path)] + flags)
+
+
+def test_int8_tail_prints_one_row_per_variant_and_recipe(capsys):
+    from benchmarks import int8_tail
+    assert int8_tail.main(["--height", "8", "--width", "16", "--runs", "1", "--threads", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "DELEGATE" in line
+            and "execution plan" not in line]
+    assert len(rows) == 2 * len(int8_tail.VARIANTS)
+    assert all(float(row.split("|")[3]) >= 0 for row in rows)

@@ -83,10 +83,11 @@ def test_training_dataset_shapes_and_determinism(pair_tree):
 
 
 def test_cached_pipeline_matches_contents(pair_tree):
+    from data import decoded_cache
     pairs = dataset.load_splits(pair_tree)["train"]
-    decoded = pipeline.read_pairs(pairs).cache()
+    store = decoded_cache.MemoryStore(pairs, progress=False)
     epochs = [sorted(float(r.numpy().sum()) for r, _ in pipeline.training_dataset(
-        pairs, 1, epoch=e, crop=None, augment_geometry=False, decoded=decoded)) for e in range(2)]
+        pairs, 1, epoch=e, crop=None, augment_geometry=False, store=store)) for e in range(2)]
     direct = sorted(float(dataset.load_pair(p)[0].sum()) for p in pairs)
     np.testing.assert_allclose(epochs[0], direct, rtol=1e-5)
     np.testing.assert_allclose(epochs[1], direct, rtol=1e-5)

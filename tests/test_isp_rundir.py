@@ -49,3 +49,19 @@ def test_weights_stage():
     assert weights_stage("runs/x/checkpoints/best.weights.h5") == "float"
     assert weights_stage("qat.weights.h5") == "qat"
     assert weights_stage("epoch3.weights.h5") is None
+
+
+def test_no_module_outside_rundir_spells_the_layout():
+    # One owner per concept: a second copy of a run-folder file name in package code is a defect.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    literals = [f'"{name}"' for name in ("config.yaml", "history.json", "best.weights.h5", "qat.weights.h5",
+                                         "checkpoints")]
+    offenders = []
+    for package in ("data", "isp", "tflite_export", "benchmarks"):
+        for folder, _, files in os.walk(os.path.join(root, package)):
+            for name in files:
+                path = os.path.join(folder, name)
+                if name.endswith(".py") and os.path.relpath(path, root) != os.path.join("isp", "rundir.py"):
+                    text = open(path).read()
+                    offenders += [f"{os.path.relpath(path, root)}: {lit}" for lit in literals if lit in text]
+    assert not offenders

@@ -88,10 +88,39 @@ def test_train_writes_run_folder_and_resume_matches(pair_tree, tmp_path, monkeyp
         train.train(cfg, progress=False)
 
 
-def test_nan_guard_names_the_step(pair_tree, tmp_path):
-    cfg = tiny_config(pair_tree, tmp_path / "runs", lr=1e30, epochs=1)
-    with pytest.raises(ISPError, match=r"diverged: loss is nan at float epoch 1 step \d"):
+def test_nan_guard_before_the_first_checkpoint_says_none_exists(pair_tree, tmp_path):
+    cfg = tiny_config(pair_tree, tmp_path / "runs", lr=1e30, epochs=1, name="nan")
+    with pytest.raises(ISPError, match=r"diverged: loss is nan at float epoch 1 step \d") as caught:
         train.train(cfg, progress=False)
+    message = str(caught.value)
+    assert "no checkpoint was written yet" in message and "last good checkpoint" not in message
+    assert not tf.train.latest_checkpoint(str(tmp_path / "runs" / "nan" / "checkpoints" / "float"))
+    # what the message says to do works: the same folder starts again from the beginning
+    train.resume(str(tmp_path / "runs" / "nan"), {"lr": 1e-3}, progress=False)
+    history = json.load(open(tmp_path / "runs" / "nan" / "history.json"))
+    assert [r["epoch"] for r in history["float"]] == [1]
+
+
+def test_nan_guard_after_a_checkpoint_names_it(pair_tree, tmp_path, monkeypatch):
+    cfg = tiny_config(pair_tree, tmp_path / "runs", epochs=2, name="late")
+    steps_per_epoch = 3  # 6 train pairs, batch 2
+    original = train.Trainer.make_step
+
+    def diverging_in_epoch_2(self, *args):
+        step, calls = original(self, *args), []
+
+        def counted(raw, rgb):
+            calls.append(1)
+            loss = step(raw, rgb)
+            return float("nan") if len(calls) > steps_per_epoch else loss
+        return counted
+
+    monkeypatch.setattr(train.Trainer, "make_step", diverging_in_epoch_2)
+    with pytest.raises(ISPError, match=r"at float epoch 2 step 1; the last good checkpoint is \S+; continue") as caught:
+        train.train(cfg, progress=False)
+    latest = tf.train.latest_checkpoint(str(tmp_path / "runs" / "late" / "checkpoints" / "float"))
+    assert latest and f"the last good checkpoint is {latest};" in str(caught.value)
+    assert "--resume" in str(caught.value) and "--lr LOWER" in str(caught.value)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import argparse
 import dataclasses
 import os
 
-from data import dataset, image_io, levels, sensor
+from data import image_io, levels, sensor
 from data.camera_raw import read_camera_raw
 from isp import config as config_mod
 from isp.classic import classic_isp, gray_world_gains
@@ -27,6 +27,7 @@ from tflite_export.runtime import TFLiteModel
 CLASSIC = "classic"
 RUNTIMES = {".tflite": TFLiteModel, ".onnx": OnnxModel}  # model file suffix -> its runtime wrapper
 SENSOR_KEYS = ("cfa", "channel_order", "black_level", "white_level")
+LAYOUT_KEYS = ("raw_dir", "rgb_dir")  # `isp eval` only: the folders of a custom dataset layout
 
 
 @dataclasses.dataclass
@@ -108,17 +109,17 @@ def load_predictor(model_arg, qat=False, sensor_overrides=None, ranges=(None, No
 
 
 def _sensor_overrides(args):
-    return {key: getattr(args, key) for key in SENSOR_KEYS if hasattr(args, key)}
+    return {key: getattr(args, key) for key in SENSOR_KEYS + LAYOUT_KEYS if hasattr(args, key)}
 
 
 def run_eval(args):
     """`isp eval`: evaluate MODEL on one split; print the mean table and where the files went."""
     from isp.evaluate import evaluate, format_summary
-    from isp.train import dataset_root, profile_of
+    from isp.train import dataset_root, load_splits, profile_of
     predictor = load_predictor(args.model, args.qat, _sensor_overrides(args), conventions.ranges_from_args(args))
     config = predictor.config
     root = args.data or dataset_root(config)
-    splits = dataset.load_splits(root, config.val_fraction, config.seed)
+    splits = load_splits(config, root)
     if args.split not in splits:
         raise ExportError(f"{root}: no '{args.split}' split (found {', '.join(splits)}); pass --split")
     pairs = splits[args.split][:args.limit or None]
@@ -233,6 +234,9 @@ def add_commands(subparsers):
     _add_model_arguments(ev)
     ev.add_argument("--data", metavar="ROOT",
                     help="dataset root (default: the run's dataset, else the built-in default data)")
+    for key in LAYOUT_KEYS:
+        ev.add_argument("--" + key.replace("_", "-"), dest=key, default=argparse.SUPPRESS, metavar="NAME",
+                        help=f"{config_mod.HELP[key]} (default: the run's, else detected from the folder names)")
     ev.add_argument("--split", default="val", help="split to evaluate: train, val or test (default: val)")
     ev.add_argument("--limit", type=int, default=0, metavar="N",
                     help="evaluate only the first N pairs (0: all)")

@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 
-from data import dataset, pipeline
+from data import pipeline
 from data.atomic import write_bytes, write_text
 from data.challenge import FULL_HD_PACKED
 from isp import qat
 from isp.models.architecture import model_for_run
 from isp.rundir import DYNAMIC_MODEL, FIXED_MODEL, RunDir
-from isp.train import dataset_root, profile_of
+from isp.train import load_splits, profile_of
 from tflite_export import conventions, convert, fidelity, gpu_check
 from tflite_export.errors import ExportError
 from tflite_export.recipes import DEFAULT_REP_COUNT
@@ -81,7 +81,7 @@ def export(source, recipe, out_dir, io_type="float", fixed_shape=FULL_HD_PACKED,
         raise ExportError(f"unknown recipe {recipe!r}; use one of {', '.join(convert.RECIPES)}")
     run_dir = RunDir.find(source).path
     model, config = load_model(run_dir, recipe)
-    splits = dataset.load_splits(dataset_root(config), config.val_fraction, config.seed)
+    splits = load_splits(config)
     profile = profile_of(config)
     rep = representative_inputs(splits["train"], profile, rep_count, fixed_shape) if recipe == "int8" else None
     report = {"run_dir": run_dir, "model": config.model, "recipe": recipe, "io_type": io_type,
