@@ -28,7 +28,7 @@ from data.challenge import FULL_HD_PACKED
 from isp.onnx_import.convert import (FP32_TOLERANCE, compare, convert_onnx, in_toolkit_convention, keras_predict,
                                      onnx_session, random_inputs)
 from isp.rundir import ImportDir
-from isp.train import profile_of
+from isp.train import load_splits, profile_of
 from tflite_export import conventions, fidelity
 from tflite_export.errors import ExportError
 from tflite_export.export import representative_inputs, write_pair
@@ -58,8 +58,9 @@ def import_onnx(path, out_dir, recipe="fp16", data=None, input_range=conventions
     imported = convert_onnx(path)
     _check_isp_shapes(path, imported)
     session = onnx_session(path)
-    splits = dataset.load_splits(data) if data else {}
-    profile = profile_of(config_mod.resolve({"data": data or ""}))
+    config = config_mod.resolve({"data": data or ""})
+    splits = load_splits(config) if data else {}
+    profile = profile_of(config)
     predict = keras_predict(imported.model)
     checks = {"random": _checked(compare(session, predict, random_inputs(
         4, _check_sizes(imported), value_range=input_range)), "random inputs")}
