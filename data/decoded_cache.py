@@ -15,6 +15,7 @@ written, so a killed build leaves nothing that is ever read. The manifest record
 size and mtime and the packing (CFA, channel order); any change rebuilds the store. Bad pairs are
 skipped with a warning, as in the tf.data reader.
 """
+import collections
 import concurrent.futures
 import contextlib
 import hashlib
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 FORMAT = 1                      # bump when the store's files change meaning
 MAX_MEMORY_CACHE = 2 * 1024**3  # auto: the memory cache only below this and half of MemAvailable
 BUDGET_ENV = "ISP_CACHE_MEMORY_BUDGET_MB"  # overrides the auto budget (tests, benchmarks)
+PARALLEL_READS = 16  # disk store reads in flight in the training pipeline (a store larger than RAM reads the disk)
+IN_FLIGHT_PER_WORKER = 4  # decoded pairs waiting per reading thread, at most
 RAW_FILE, RGB_FILE, MANIFEST = "raw.u16", "rgb.u8", "manifest.json"
 
 
@@ -109,12 +112,21 @@ def _read_or_none(pair, profile):
 
 
 def _decoded(pairs, profile, progress, desc):
-    """Iterator over (index in `pairs`, raw, rgb) of the readable pairs, in order, decoded in parallel."""
-    with concurrent.futures.ThreadPoolExecutor(dataset.io_workers()) as pool:
-        jobs = pool.map(lambda p: _read_or_none(p, profile), pairs)
-        for i, result in enumerate(tqdm(jobs, total=len(pairs), desc=desc, unit="pair", disable=not progress)):
-            if result is not None:
-                yield i, result[0], result[1]
+    """Iterator over (index in `pairs`, raw, rgb) of the readable pairs, in order, decoded in parallel with
+    at most a few pairs per thread in flight (a consumer slowed by disk writes never piles up decoded pairs)."""
+    workers = dataset.io_workers()
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool, \
+            tqdm(total=len(pairs), desc=desc, unit="pair", disable=not progress) as bar:
+        pending = collections.deque()
+        for i, pair in enumerate(pairs):
+            pending.append((i, pool.submit(_read_or_none, pair, profile)))
+            if len(pending) >= IN_FLIGHT_PER_WORKER * workers or i == len(pairs) - 1:
+                while pending and (len(pending) >= IN_FLIGHT_PER_WORKER * workers or i == len(pairs) - 1):
+                    k, job = pending.popleft()
+                    result = job.result()
+                    bar.update(1)
+                    if result is not None:
+                        yield k, result[0], result[1]
 
 
 class MemoryStore:
@@ -263,7 +275,7 @@ class DiskStore:
     """A built disk store; `get(k)` -> (raw uint16 [h, w, 4], rgb uint8 [2h, 2w, 3]) by positioned reads."""
 
     mode = "disk"
-
+    parallel_reads = PARALLEL_READS
     _raw = _rgb = None
 
     def __init__(self, pairs, profile=sensor.CHALLENGE_PROFILE, progress=True, root=None):
@@ -273,6 +285,9 @@ class DiskStore:
         self.raw_index, self.rgb_index = manifest["raw"], manifest["rgb"]
         self._raw = os.open(os.path.join(self.folder, RAW_FILE), os.O_RDONLY)
         self._rgb = os.open(os.path.join(self.folder, RGB_FILE), os.O_RDONLY)
+        for fd in (self._raw, self._rgb):  # reads jump by index: read-ahead would fetch bytes nobody reads
+            with contextlib.suppress(AttributeError, OSError):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
 
     def __len__(self):
         return len(self.raw_index)

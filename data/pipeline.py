@@ -104,7 +104,15 @@ def training_dataset(pairs, batch_size, epoch, seed=0, crop=None, augment_geomet
     else:
         if not len(store):
             raise DataError("no readable image pairs to train on; check the dataset folder with `isp data check`")
-        data = store_pairs(store, np.random.default_rng([seed, epoch]).permutation(len(store)))
+        order = np.random.default_rng([seed, epoch]).permutation(len(store))
+        data = store_pairs(store, order, getattr(store, "parallel_reads", tf.data.AUTOTUNE))
+    return augmented_batches(data, batch_size, epoch_seed, crop, augment_geometry, profile)
+
+
+def augmented_batches(data, batch_size, epoch_seed, crop=None, augment_geometry=True,
+                      profile=sensor.CHALLENGE_PROFILE):
+    """Dataset of stored pairs (raw uint16 [h, w, 4], rgb uint8 [2h, 2w, 3]) in an epoch's order -> its
+    cropped, augmented, normalised batches; element k's crop and flips draw from (epoch_seed, k)."""
     data = data.enumerate()
     normalize = normalizer(profile)
 

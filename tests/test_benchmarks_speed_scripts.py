@@ -83,3 +83,18 @@ def test_int8_tail_prints_one_row_per_variant_and_recipe(capsys):
             and "execution plan" not in line]
     assert len(rows) == 2 * len(int8_tail.VARIANTS)
     assert all(float(row.split("|")[3]) >= 0 for row in rows)
+
+
+@pytest.mark.slow
+def test_memory_benchmark_measures_each_mode_in_a_child(tmp_path, capsys):
+    from benchmarks import memory
+    from tests.conftest import write_pair_tree
+    write_pair_tree(tmp_path / "src", "train", 18, size=128)
+    write_pair_tree(tmp_path / "src", "val", 1, size=128, seed=1)
+    assert memory.main(["--sizes", "16,17", "--steps", "1", "--modes", "before,disk,none",
+                        "--source", str(tmp_path / "src"), "--work", str(tmp_path / "work")]) == 0
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| 1")]
+    assert [(r[0].strip(), r[3].strip()) for r in rows] == [
+        (size, mode) for size in ("16", "17") for mode in ("before (tf.data cache)", "disk", "none")]
+    assert all(float(r[4]) > 0 and float(r[7]) > 0 for r in rows)  # peak RSS GB, patches/s
+    assert (tmp_path / "work" / "cache" / "decoded").is_dir()
