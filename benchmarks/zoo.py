@@ -306,7 +306,8 @@ def format_markdown(zoo):
               "its gap to PSNR is the error one global colour transform per image explains.",
               f"\"default\" = {zoo['reference']}{absent}", ""]
     columns = ["model", "params", "GMACs", *[f"{n} PSNR" for n in names], *[f"{n} SSIM" for n in names[:3]],
-               f"{fit} colour-fit PSNR", "desktop ms", "PSNR - default", "latency / default", "score / default", "Pareto"]
+               f"{fit} colour-fit PSNR", "desktop ms", "PSNR - default", "latency / default", "score / default",
+               "Pareto"]
     lines.append(format_table([_display(row, names) for row in zoo["rows"]], columns))
     if zoo["claim"]:
         lines += ["", _claim_line(zoo["claim"])]

@@ -66,7 +66,6 @@ def mosaic_reference(raw, scales):
     return np.stack([scale * mosaic for scale in scales], axis=-1)[None].astype(np.float32)
 
 
-
 class GraphBuilder:
     """Collects nodes and initializers; `model()` makes an ONNX model with input `raw` [1, C, H, W]."""
 
