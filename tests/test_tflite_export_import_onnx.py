@@ -94,6 +94,18 @@ def test_unsupported_op_is_one_line_per_op_and_exit_2(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_import_reads_a_custom_layout_with_its_profile(tmp_path, pair_tree, capsys):
+    """--raw-dir/--rgb-dir and the sensor flags reach the --data check."""
+    for split in ("train", "val"):
+        (pair_tree / split / "mediatek_raw").rename(pair_tree / split / "bayer")
+        (pair_tree / split / "fujifilm").rename(pair_tree / split / "srgb")
+    args = ["import", head_onnx(tmp_path), "--out", str(tmp_path / "o"), "--data", str(pair_tree), "--val-images", "1"]
+    assert main(args) == 2  # the UltraISP folders are gone
+    assert main([*args, "--raw-dir", "bayer", "--rgb-dir", "srgb", "--white-level", "1023"]) == 0
+    report = json.load(open(tmp_path / "o" / "export.json"))
+    assert report["onnx"]["checks"]["data"]["inputs"] == 2 and report["fidelity"]["images"] == 1
+
+
 def test_non_isp_shapes_and_missing_file_are_clear(tmp_path, capsys):
     b = GraphBuilder()
     path = save(b.model(b.conv("raw", 4, 3)), tmp_path / "same_size.onnx")
@@ -112,7 +124,7 @@ def test_int8_with_data_and_a_model_that_expects_counts(tmp_path, pair_tree):
     path = head_onnx(tmp_path, scale=1023.0)
     out = tmp_path / "imported"
     report = import_onnx.import_onnx(path, str(out), "int8", data=str(pair_tree), input_range=(0.0, 1023.0),
-                                     rep_count=2, progress=False)
+                                     data_keys={"black_level": "auto"}, rep_count=2, progress=False)
     assert report["input_range"] == [0.0, 1023.0]
     assert report["onnx"]["checks"]["data"]["inputs"] == 2 and report["onnx"]["checks"]["data"]["relative_diff"] < 1e-4
     assert report["fidelity"]["images"] == 2 and abs(report["fidelity"]["psnr_delta_db"]) < 3

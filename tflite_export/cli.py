@@ -8,6 +8,7 @@ from tflite_export import conventions, evaluate_cli, gpu_check_cli
 from tflite_export.conventions import RECORD_FILE
 from tflite_export.errors import ExportError
 from data.challenge import FULL_HD_RGB, FULL_HD_TEXT
+from data.cli import add_layout_arguments, add_profile_arguments
 from isp.rundir import DYNAMIC_MODEL, FIXED_MODEL, RunDir
 from tflite_export.recipes import DEFAULT_REP_COUNT, IMPORT_RECIPES, IO_TYPES, RECIPES
 
@@ -53,6 +54,7 @@ def run_import(args):
         print(f"exported {args.torch} to {source}")
     input_range, output_range = conventions.ranges_from_args(args)
     report = import_onnx.import_onnx(source, args.out, recipe=args.quant, data=args.data,
+                                     data_keys={key: getattr(args, key) for key in import_onnx.DATA_KEYS},
                                      input_range=input_range or conventions.DEFAULT_RANGE,
                                      output_range=output_range or conventions.DEFAULT_RANGE, io_type=args.io,
                                      rep_count=args.rep_count, val_images=args.val_images)
@@ -103,6 +105,8 @@ def add_import_command(subparsers):
                              "`isp train --init OUT --qat-epochs N`. Default %(default)s")
     parser.add_argument("--data", help="dataset root: real RAW crops join the ONNX Runtime check, int8 calibrates "
                                        "on its train split, the fidelity check runs on its val split")
+    add_layout_arguments(parser)
+    add_profile_arguments(parser)
     conventions.add_range_arguments(parser)
     parser.add_argument("--io", choices=IO_TYPES, default="float", help="input/output type; uint8 only with int8")
     parser.add_argument("--rep-count", type=int, default=DEFAULT_REP_COUNT,

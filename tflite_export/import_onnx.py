@@ -36,18 +36,21 @@ from tflite_export.recipes import DEFAULT_REP_COUNT, IMPORT_RECIPES
 from tflite_export.runtime import TFLiteModel
 
 CHECK_SIZES = ((64, 96), (96, 160))  # packed H, W of the random-input checks (multiples of 32)
+DATA_KEYS = ("raw_dir", "rgb_dir", "cfa", "channel_order", "black_level", "white_level")  # how --data is read
 DATA_CROP = 128                      # packed side of the real RAW crops of the --data check
 DATA_CHECK_PAIRS = 4
 
 
-def import_onnx(path, out_dir, recipe="fp16", data=None, input_range=conventions.DEFAULT_RANGE,
+def import_onnx(path, out_dir, recipe="fp16", data=None, data_keys=None, input_range=conventions.DEFAULT_RANGE,
                 output_range=conventions.DEFAULT_RANGE, io_type="float", rep_count=DEFAULT_REP_COUNT,
                 val_images=0, progress=True):
     """Import the ONNX file at `path` into `out_dir`; returns the export.json dict.
 
     recipe: fp32, fp16 or int8 (int8 needs `data` for calibration). data: a dataset root (UltraISP
     layout): real RAW crops join the check, int8 calibrates on its train split and the fidelity check
-    runs on its val split (at most `val_images`, 0 = all). input_range/output_range: the model's own
+    runs on its val split (at most `val_images`, 0 = all). data_keys: TrainConfig keys of DATA_KEYS saying how to
+    read `data` (its layout folders, sensor profile; 'auto' levels are estimated from its train RAWs).
+    input_range/output_range: the model's own
     values for black..white (conventions), recorded in export.json.
     """
     if recipe not in IMPORT_RECIPES:
@@ -58,9 +61,9 @@ def import_onnx(path, out_dir, recipe="fp16", data=None, input_range=conventions
     imported = convert_onnx(path)
     _check_isp_shapes(path, imported)
     session = onnx_session(path)
-    config = config_mod.resolve({"data": data or ""})
+    config = config_mod.resolve({"data": data or "", **(data_keys or {})})
     splits = load_splits(config) if data else {}
-    profile = profile_of(config)
+    profile = profile_of(config, splits.get("train") or splits.get("val"))
     predict = keras_predict(imported.model)
     checks = {"random": _checked(compare(session, predict, random_inputs(
         4, _check_sizes(imported), value_range=input_range)), "random inputs")}
