@@ -19,7 +19,7 @@ from isp.onnx_import.graph import Node
 
 # one data input, per-element, keeps channels: a channel permutation passes straight through them
 ELEMENTWISE = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Elu", "Identity",
-               "Dropout", "Abs", "Neg", "Sqrt", "Exp", "Softplus", "Selu", "Celu", "Gelu", "Mish")
+               "Dropout", "Cast", "Abs", "Neg", "Sqrt", "Exp", "Log")
 CHANNEL_SPATIAL = ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Resize", "Upsample", "Pad")
 CONVS = ("Conv", "ConvTranspose")
 
