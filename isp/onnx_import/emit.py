@@ -422,10 +422,9 @@ def resize_op(ctx, node):
     if node.attrs.get("antialias", 0) and min(scale) < 1:
         raise ISPError(f"{node.op} node {node.name!r}: antialiased downscaling is not supported; use avg pooling")
     mode = node.attrs.get("mode", "nearest")
-    coordinate_mode = node.attrs.get("coordinate_transformation_mode", "half_pixel" if node.op == "Resize"
-                                     and ctx.graph.opset >= 11 else "asymmetric")
-    if node.op == "Upsample":
-        coordinate_mode = "asymmetric"
+    # Upsample (deprecated, no such attribute) maps like Resize's asymmetric mode
+    coordinate_mode = "asymmetric" if node.op == "Upsample" else \
+        node.attrs.get("coordinate_transformation_mode", "half_pixel")
     nearest_mode = node.attrs.get("nearest_mode", "round_prefer_floor")
     mode = {"bilinear": "linear"}.get(mode, mode)
     flags = [resize.tflite_flags(mode, coordinate_mode, nearest_mode, s) for s in scale]
