@@ -70,6 +70,15 @@ def test_import_writes_checked_gpu_clean_pair(tmp_path, six_d, capsys):
     assert "check random: max |diff|" in capsys.readouterr().out
 
 
+def test_fixed_size_file_is_checked_at_its_own_size(tmp_path):
+    b = GraphBuilder()
+    path = save(b.model(isp_head(b, "raw"), dims=(1, 4, 24, 40)), tmp_path / "fixed.onnx")
+    report = import_onnx.import_onnx(path, str(tmp_path / "out"), "fp32", progress=False)
+    assert report["onnx"]["checks"]["random"]["inputs"] == 1
+    assert report["onnx"]["checks"]["tflite_vs_onnx"]["max_abs_diff"] < 1e-4
+    assert any("fixed at 24x40" in note for note in report["onnx"]["rewrites"])
+
+
 def test_negative_control_fails_the_import_and_writes_nothing(tmp_path, monkeypatch, capsys):
     """CRD read as DCR without the permutation: the ONNX Runtime check must stop the import."""
     path = head_onnx(tmp_path)

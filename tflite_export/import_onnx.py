@@ -1,11 +1,12 @@
 """`isp import MODEL.onnx --out DIR`: a PyTorch team's ONNX export -> the challenge pair, checked.
 
 Steps: convert the graph to tf_keras (isp.onnx_import), check the Keras model against ONNX Runtime
-(random inputs at two sizes and, with --data, real RAW crops; FP32 must agree within 1e-4 of the
-output range or the import fails), convert the pair with one recipe (tflite_export.export.write_pair:
-the same files, GPU verdict and report as `isp export`), check model_none.tflite against ONNX Runtime
-too, and with --data run the fidelity check of `isp export` on the val split. The Keras model is
-saved in the toolkit's value convention so that `isp train --init DIR` can fine-tune it.
+(random inputs at the probe's sizes: two, or a fixed-shape file's own; with --data, real RAW crops
+too; FP32 must agree within 1e-4 of the output range or the import fails), convert the pair with
+one recipe (tflite_export.export.write_pair: the same files, GPU verdict and report as `isp export`),
+check model_none.tflite against ONNX Runtime too, and with --data run the fidelity check of
+`isp export` on the val split. The Keras model is saved in the toolkit's value convention so that
+`isp train --init DIR` can fine-tune it.
 
 Everything is written into a temporary folder beside DIR and moved in file by file at the end: an
 error leaves DIR as it was.
@@ -35,7 +36,6 @@ from tflite_export.export import representative_inputs, write_pair
 from tflite_export.recipes import DEFAULT_REP_COUNT, IMPORT_RECIPES
 from tflite_export.runtime import TFLiteModel
 
-CHECK_SIZES = ((64, 96), (96, 160))  # packed H, W of the random-input checks (multiples of 32)
 DATA_KEYS = ("raw_dir", "rgb_dir", "cfa", "channel_order", "black_level", "white_level")  # how --data is read
 DATA_CROP = 128                      # packed side of the real RAW crops of the --data check
 DATA_CHECK_PAIRS = 4
@@ -66,7 +66,7 @@ def import_onnx(path, out_dir, recipe="fp16", data=None, data_keys=None, input_r
     profile = profile_of(config, splits.get("train") or splits.get("val"))
     predict = keras_predict(imported.model)
     checks = {"random": _checked(compare(session, predict, random_inputs(
-        4, _check_sizes(imported), value_range=input_range)), "random inputs")}
+        4, imported.probe.sizes, value_range=input_range)), "random inputs")}
     crops = _data_crops(splits, profile, input_range)
     if crops:
         checks["data"] = _checked(compare(session, predict, crops), f"real RAW crops of {data}")
@@ -82,7 +82,7 @@ def import_onnx(path, out_dir, recipe="fp16", data=None, data_keys=None, input_r
         folder = ImportDir(stage)
         report["files"] = write_pair(imported.model, recipe, stage, rep=rep, io_type=io_type)
         tflite = TFLiteModel(folder.model(dynamic=True))  # default ranges: values pass through unchanged
-        checks["tflite_vs_onnx"] = compare(session, tflite.run, random_inputs(4, CHECK_SIZES[:1],
+        checks["tflite_vs_onnx"] = compare(session, tflite.run, random_inputs(4, imported.probe.sizes[:1],
                                                                               value_range=input_range))
         report["onnx"] = {"sha256": _sha256(path), "opset": imported.graph.opset, "ops": imported.graph.op_counts,
                           "import_seconds": round(imported.seconds, 2), "rewrites": imported.notes, "checks": checks}
@@ -104,12 +104,6 @@ def _check_isp_shapes(path, imported):
         if channels != 4 or tuple(out) != (1, 3, 2 * h, 2 * w):
             raise ISPError(f"{path}: maps [1, {channels}, {h}, {w}] to {list(out)}; a challenge ISP model maps "
                            "packed RAW [1, 4, H, W] to RGB [1, 3, 2H, 2W]")
-
-
-def _check_sizes(imported):
-    """Input sizes of the random check: the fixed input size of a fixed-shape file, else CHECK_SIZES."""
-    dims = imported.graph.input_dims[2:]
-    return [tuple(dims)] if None not in dims else list(CHECK_SIZES)
 
 
 def _checked(result, what):
